@@ -1,0 +1,65 @@
+# This is School ClassLink integration. `make run` and `make test` set themselves up on a fresh machine.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+SAMVENV := .venv-sam
+SAM    := $(SAMVENV)/bin/sam
+# sam build needs the functions' runtime (python3.12) on PATH; pyenv keeps it here on our machines.
+PY312_BIN ?= $(shell ls -d $$HOME/.pyenv/versions/3.12*/bin 2>/dev/null | tail -n 1)
+
+.PHONY: setup run test test-unit test-integration test-e2e lint typecheck bench lock sam-validate sam-build clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml requirements/dev.lock
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required, found " + sys.version' 
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements/dev.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+# Re-pin every dependency (run after changing pyproject.toml's dependencies).
+lock:
+	rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock
+	.venv-lock/bin/python -m pip install --quiet --upgrade pip
+	.venv-lock/bin/python -m pip install --quiet '.[dev]'
+	.venv-lock/bin/python -m pip freeze --exclude classlink-sync > requirements/dev.lock
+	rm -rf .venv-lock
+
+run: $(STAMP)
+	$(BIN)/classlink-sync demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests
+
+test-unit: $(STAMP)
+	$(BIN)/python -m pytest -q tests/unit
+
+test-integration: $(STAMP)
+	$(BIN)/python -m pytest -q tests/integration
+
+test-e2e: $(STAMP)
+	$(BIN)/python -m pytest -q tests/e2e
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+$(SAM):
+	$(PYTHON) -m venv $(SAMVENV)
+	$(SAMVENV)/bin/python -m pip install --quiet -r requirements/sam.txt
+
+sam-validate: $(SAM)
+	$(SAM) validate --lint
+
+sam-build: $(SAM)
+	PATH="$(PY312_BIN):$$PATH" $(SAM) build
+
+clean:
+	rm -rf $(VENV) $(SAMVENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache

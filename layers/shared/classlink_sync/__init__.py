@@ -1,0 +1,1 @@
+"""This is School's ClassLink integration: fetch -> validate -> plan -> apply (see DESIGN.md)."""

@@ -1,0 +1,118 @@
+"""What This is School already holds for a district: the planner's read interface (the contract
+between the planner and the store).
+
+The store implements ``RosterView``; tests fake it. ``gather`` calls the view once per kind of item
+and does the single batch lookup of username reservations; ``planner.plan`` then works on the
+resulting ``Holdings`` without any I/O (DESIGN.md "Flow").
+
+Digests: every held item carries ``digest``, the stable content digest (``rules.digest``) of the
+synced fields as last written, excluding the ``active``/``archived`` flags, which are compared on
+their own. A never-synced account (imported, R2/R6) has ``digest == ""``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from classlink_sync.oneroster.records import RosterSnapshot
+from classlink_sync.rules.normalise import normalise
+
+
+@dataclass(slots=True)
+class HeldAccount:
+    account_id: str  # never changes once issued; learning history hangs off it
+    district_id: str
+    username: str  # as displayed
+    username_norm: str  # the reservation key this account holds (R5)
+    email_norm: str | None
+    role: str  # teacher | student (imported accounts may carry other roles)
+    active: bool  # can sign in
+    sourced_id: str | None  # linked ClassLink identity; None = not linked (R6)
+    digest: str  # "" for an account never synced from ClassLink
+    managed: bool  # R13: managed by ClassLink
+
+
+@dataclass(slots=True)
+class HeldClass:
+    class_id: str  # our stable id (survives R11 relinks)
+    sourced_id: str
+    school_id: str | None
+    title: str
+    term_ids: tuple[str, ...]
+    subject: str | None
+    archived: bool
+    digest: str
+
+
+@dataclass(slots=True)
+class HeldEnrollment:
+    class_id: str  # with account_id, the enrolment's identity (survives R11 relinks)
+    account_id: str
+    sourced_id: str
+    archived: bool
+    digest: str
+
+
+@dataclass(slots=True)
+class HeldSchool:
+    sourced_id: str
+    archived: bool
+    digest: str
+
+
+@dataclass(slots=True, frozen=True)
+class Reservation:
+    """The item that makes a normalised username unique platform-wide (R5)."""
+
+    username_norm: str
+    account_id: str
+    district_id: str
+
+
+class RosterView(Protocol):
+    """Read access to what we hold. District-scoped reads; one batch lookup of reservations."""
+
+    def held_accounts(self, district_id: str) -> Iterable[HeldAccount]: ...
+
+    def held_classes(self, district_id: str) -> Iterable[HeldClass]: ...
+
+    def held_enrollments(self, district_id: str) -> Iterable[HeldEnrollment]: ...
+
+    def held_schools(self, district_id: str) -> Iterable[HeldSchool]: ...
+
+    def reservations(self, usernames_norm: Iterable[str]) -> Mapping[str, Reservation]:
+        """The reservations that exist for these normalised usernames (absent = free)."""
+        ...
+
+
+@dataclass(slots=True)
+class Holdings:
+    district_id: str
+    accounts: list[HeldAccount] = field(default_factory=list)
+    classes: list[HeldClass] = field(default_factory=list)
+    enrollments: list[HeldEnrollment] = field(default_factory=list)
+    schools: list[HeldSchool] = field(default_factory=list)
+    # Reservations of usernames in the snapshot that this district's accounts do not hold.
+    reservations: dict[str, Reservation] = field(default_factory=dict)
+
+
+def gather(view: RosterView, district_id: str, snapshot: RosterSnapshot) -> Holdings:
+    """Read what the planner needs: the district's items and one batch lookup of reservations."""
+    holdings = Holdings(
+        district_id=district_id,
+        accounts=list(view.held_accounts(district_id)),
+        classes=list(view.held_classes(district_id)),
+        enrollments=list(view.held_enrollments(district_id)),
+        schools=list(view.held_schools(district_id)),
+    )
+    own = {a.username_norm for a in holdings.accounts}
+    wanted = set()
+    for user in snapshot.users.values():
+        norm = normalise(user.username)
+        if norm is not None and norm not in own:
+            wanted.add(norm)
+    if wanted:
+        holdings.reservations = dict(view.reservations(wanted))
+    return holdings

@@ -1,0 +1,210 @@
+"""The plan: every change one sync would make and every data-quality issue it found.
+
+``planner.plan`` returns it; ``store.apply`` writes exactly what it says; a dry run (R12) stops
+before apply; a held run (R10) keeps it; a long apply resumes from it. It is therefore plain data
+and round-trips through JSON (``to_dict`` / ``from_dict``).
+
+Each entity has one list per action, holding the full desired state of every changed item (the
+store writes whole items, R13 mark and digest included). Unchanged items are only counted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, ClassVar
+
+# Actions per entity. An item appears under exactly one action in one plan.
+ACCOUNT_ACTIONS = ("create", "link", "relink", "reactivate", "update", "deactivate")
+RESERVATION_ACTIONS = ("add", "move", "release")
+CLASS_ACTIONS = ("create", "relink", "restore", "update", "archive")
+ENROLLMENT_ACTIONS = ("create", "relink", "restore", "update", "archive")
+SCHOOL_ACTIONS = ("create", "restore", "update", "archive")
+REMOVAL_ACTIONS = frozenset({"deactivate", "archive"})
+
+
+@dataclass(slots=True)
+class AccountState:
+    account_id: str
+    district_id: str
+    tenant_id: str
+    sourced_id: str | None
+    username: str
+    username_norm: str
+    email: str | None
+    email_norm: str | None
+    given_name: str
+    family_name: str
+    role: str  # teacher | student
+    active: bool  # can sign in: in scope, not tobedeleted, enabledUser true (R3, R9)
+    enabled: bool  # ClassLink's enabledUser
+    school_ids: tuple[str, ...]
+    grades: tuple[str, ...]
+    managed: bool  # R13: managed by ClassLink
+    digest: str
+
+
+@dataclass(slots=True)
+class ReservationChange:
+    """add: reserve ``username_norm``; move: from ``previous_norm`` to ``username_norm`` in one
+    transaction (R5); release: free ``username_norm``."""
+
+    username_norm: str
+    account_id: str
+    district_id: str
+    previous_norm: str | None = None
+
+
+@dataclass(slots=True)
+class ClassState:
+    class_id: str
+    district_id: str
+    sourced_id: str
+    title: str
+    class_code: str | None
+    school_id: str
+    course_id: str | None
+    subject: str
+    term_ids: tuple[str, ...]
+    grades: tuple[str, ...]
+    archived: bool
+    managed: bool
+    digest: str
+
+
+@dataclass(slots=True)
+class EnrollmentState:
+    class_id: str
+    account_id: str
+    district_id: str
+    sourced_id: str
+    class_sourced_id: str
+    user_sourced_id: str
+    role: str  # teacher | student
+    primary: bool
+    begin_date: str | None
+    end_date: str | None
+    archived: bool
+    managed: bool
+    digest: str
+
+
+@dataclass(slots=True)
+class SchoolState:
+    sourced_id: str
+    district_id: str
+    name: str
+    identifier: str | None
+    archived: bool
+    digest: str
+
+
+@dataclass(slots=True)
+class Issue:
+    """A data-quality issue, for the district administrator (SPEC §3 run record)."""
+
+    rule: str  # "R3" .. "R15"
+    entity: str  # user | class | enrollment | school | course | academicSession
+    sourced_id: str | None
+    message: str  # what is wrong and what to change in ClassLink
+    field: str | None = None
+    stale: bool = False  # we hold an older good version that we keep (R9)
+
+
+@dataclass(slots=True)
+class GuardResult:
+    """R10: whether the mass-change guard tripped, and why."""
+
+    tripped: bool = False
+    reasons: list[str] = field(default_factory=list)
+    waived: bool = False  # staff approved this one run
+
+
+def _empty(actions: tuple[str, ...]) -> dict[str, list[Any]]:
+    return {action: [] for action in actions}
+
+
+@dataclass
+class Plan:
+    district_id: str
+    tenant_id: str
+    today: str  # the date the plan was made for (ISO), used for enrolment end dates (R9)
+    fetch_complete: bool
+    incomplete_reasons: list[str] = field(default_factory=list)
+    accounts: dict[str, list[AccountState]] = field(default_factory=lambda: _empty(ACCOUNT_ACTIONS))
+    reservations: dict[str, list[ReservationChange]] = field(
+        default_factory=lambda: _empty(RESERVATION_ACTIONS)
+    )
+    classes: dict[str, list[ClassState]] = field(default_factory=lambda: _empty(CLASS_ACTIONS))
+    enrollments: dict[str, list[EnrollmentState]] = field(
+        default_factory=lambda: _empty(ENROLLMENT_ACTIONS)
+    )
+    schools: dict[str, list[SchoolState]] = field(default_factory=lambda: _empty(SCHOOL_ACTIONS))
+    issues: list[Issue] = field(default_factory=list)
+    # counts[entity][outcome]: outcomes are the actions above plus unchanged, skipped, stale, ignored.
+    counts: dict[str, dict[str, int]] = field(default_factory=dict)
+    # R2/R6: accounts of the district that ClassLink does not mention (account ids).
+    recommended_for_removal: list[str] = field(default_factory=list)
+    guard: GuardResult = field(default_factory=GuardResult)
+
+    _STATE_TYPES: ClassVar[dict[str, type]] = {
+        "accounts": AccountState,
+        "reservations": ReservationChange,
+        "classes": ClassState,
+        "enrollments": EnrollmentState,
+        "schools": SchoolState,
+    }
+
+    def roster_writes_planned(self) -> int:
+        """How many items the plan changes (each costs at least one roster write)."""
+        return sum(len(items) for name in self._STATE_TYPES for items in getattr(self, name).values())
+
+    def is_empty(self) -> bool:
+        return self.roster_writes_planned() == 0
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "district_id": self.district_id,
+            "tenant_id": self.tenant_id,
+            "today": self.today,
+            "fetch_complete": self.fetch_complete,
+            "incomplete_reasons": list(self.incomplete_reasons),
+            "issues": [asdict(i) for i in self.issues],
+            "counts": self.counts,
+            "recommended_for_removal": list(self.recommended_for_removal),
+            "guard": asdict(self.guard),
+        }
+        for name, cls in self._STATE_TYPES.items():
+            names = [f.name for f in fields(cls)]
+            out[name] = {
+                action: [[getattr(item, n) for n in names] for item in items]
+                for action, items in getattr(self, name).items()
+            }
+            out[name + "_fields"] = names
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Plan:
+        plan = cls(
+            district_id=data["district_id"],
+            tenant_id=data["tenant_id"],
+            today=data["today"],
+            fetch_complete=data["fetch_complete"],
+            incomplete_reasons=list(data.get("incomplete_reasons", [])),
+            issues=[Issue(**i) for i in data.get("issues", [])],
+            counts=data.get("counts", {}),
+            recommended_for_removal=list(data.get("recommended_for_removal", [])),
+            guard=GuardResult(**data.get("guard", {})),
+        )
+        for name, state_cls in cls._STATE_TYPES.items():
+            names = data.get(name + "_fields", [f.name for f in fields(state_cls)])
+            tuple_fields = {f.name for f in fields(state_cls) if "tuple" in str(f.type)}
+            target = getattr(plan, name)
+            for action, rows in data.get(name, {}).items():
+                items = []
+                for row in rows:
+                    kwargs = dict(zip(names, row, strict=True))
+                    for key in tuple_fields & kwargs.keys():
+                        kwargs[key] = tuple(kwargs[key])
+                    items.append(state_cls(**kwargs))
+                target[action] = items
+        return plan
