@@ -1,0 +1,113 @@
+"""The run record (SPEC §3): what one sync did, for the district administrator and the on-call
+engineer. ``RunReport`` is plain data; the store keeps its counts in DynamoDB and the whole of it
+(every issue) in S3. ``render_text`` is the readable summary the CLI and ``make run`` print."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from classlink_sync.rules.plan import Issue
+
+# Statuses a run ends in (SPEC §3, R10, R12).
+SUCCEEDED = "succeeded"
+HELD = "held"  # held for review (R10)
+FAILED = "failed"
+DRY_RUN = "dry_run"
+STATUSES = (SUCCEEDED, HELD, FAILED, DRY_RUN)
+
+RULE_TITLES = {
+    "R3": "Scope (role, school, enrolment)",
+    "R4": "Required fields",
+    "R5": "Username not unique on This is School",
+    "R6": "Linking existing accounts",
+    "R7": "Class subject",
+    "R8": "Teacher enrolments",
+    "R9": "Removal and stale records",
+    "R10": "Mass-change guard",
+    "R11": "Source id replacement",
+}
+
+
+@dataclass
+class RunReport:
+    district_id: str
+    run_id: str
+    trigger: str  # schedule | manual | approve
+    started_at: str
+    status: str = ""
+    ended_at: str | None = None
+    dry_run: bool = False
+    counts: dict[str, dict[str, int]] = field(default_factory=dict)
+    issues: list[Issue] = field(default_factory=list)
+    fetch_complete: bool = True
+    incomplete_reasons: list[str] = field(default_factory=list)
+    guard_reasons: list[str] = field(default_factory=list)
+    recommended_for_removal: list[str] = field(default_factory=list)
+    roster_writes: int = 0
+    bookkeeping_writes: int = 0
+    error: str | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunReport:
+        data = dict(data)
+        data["issues"] = [Issue(**i) for i in data.get("issues", [])]
+        return cls(**data)
+
+    def issue_counts(self) -> dict[str, int]:
+        return dict(sorted(Counter(i.rule for i in self.issues).items(), key=lambda kv: _rule_key(kv[0])))
+
+
+def _rule_key(rule: str) -> tuple[int, str]:
+    digits = "".join(ch for ch in rule if ch.isdigit())
+    return (int(digits) if digits else 999, rule)
+
+
+def render_text(report: RunReport, *, examples_per_rule: int = 3) -> str:
+    """A summary a district IT administrator can act on: what happened, then issues by rule."""
+    lines = [
+        f"Sync {report.run_id} of district {report.district_id}: {report.status.upper().replace('_', ' ')}"
+        + (" (dry run: nothing written)" if report.dry_run else ""),
+        f"  trigger {report.trigger}, started {report.started_at}, ended {report.ended_at or '-'}",
+    ]
+    if report.error:
+        lines.append(f"  error: {report.error}")
+    if not report.fetch_complete:
+        lines.append("  ClassLink's data could not be read completely, so nothing was removed (R9):")
+        lines.extend(f"    - {reason}" for reason in report.incomplete_reasons)
+    if report.guard_reasons:
+        lines.append("  Held for review by the mass-change guard (R10): nothing was written.")
+        lines.extend(f"    - {reason}" for reason in report.guard_reasons)
+    if report.counts:
+        lines.append("  Counts:")
+        for entity, outcomes in report.counts.items():
+            shown = ", ".join(f"{k} {v}" for k, v in outcomes.items() if v)
+            lines.append(f"    {entity:<12} {shown or 'nothing'}")
+    lines.append(f"  Roster writes: {report.roster_writes} (bookkeeping writes: {report.bookkeeping_writes})")
+    if report.recommended_for_removal:
+        lines.append(
+            f"  Accounts recommended for removal (not in ClassLink, left unchanged, R6): "
+            f"{len(report.recommended_for_removal)}"
+        )
+    if report.issues:
+        lines.append(f"  Data-quality issues: {len(report.issues)}")
+        by_rule: dict[str, list[Issue]] = defaultdict(list)
+        for issue in report.issues:
+            by_rule[issue.rule].append(issue)
+        for rule in sorted(by_rule, key=_rule_key):
+            group = by_rule[rule]
+            title = RULE_TITLES.get(rule, "")
+            lines.append(f"    {rule} {title}: {len(group)}")
+            for issue in group[:examples_per_rule]:
+                stale = " [stale: last good version kept]" if issue.stale else ""
+                lines.append(f"      - {issue.entity} {issue.sourced_id or '(no sourcedId)'}: {issue.message}{stale}")
+            if len(group) > examples_per_rule:
+                lines.append(f"      ... and {len(group) - examples_per_rule} more in the full report")
+    else:
+        lines.append("  Data-quality issues: none")
+    return "\n".join(lines)
