@@ -86,11 +86,7 @@ def parse_imsx(body: bytes) -> str | None:
     if info is None:
         return None
     fields = {k.lower(): v for k, v in info.items()}
-    parts = [
-        str(fields[k])
-        for k in ("imsx_codemajor", "imsx_severity")
-        if fields.get(k) not in (None, "")
-    ]
+    parts = [str(fields[k]) for k in ("imsx_codemajor", "imsx_severity") if fields.get(k) not in (None, "")]
     minors = _minor_values(fields.get("imsx_codeminor"))
     if minors:
         parts.append("/".join(minors))
