@@ -5,6 +5,10 @@ The store implements ``RosterView``; tests fake it. ``gather`` calls the view on
 and does the single batch lookup of username reservations; ``planner.plan`` then works on the
 resulting ``Holdings`` without any I/O (DESIGN.md "Flow").
 
+Each held item carries its identity, its flags, its digest and the rest of its stored state (the
+fields of the matching ``plan`` state), so that a removal (R9) is planned as a full state without a
+read. The extra fields have defaults so that a store item written before them still loads.
+
 Digests: every held item carries ``digest``, the stable content digest (``rules.digest``) of the
 synced fields as last written, excluding the ``active``/``archived`` flags, which are compared on
 their own. A never-synced account (imported, R2/R6) has ``digest == ""``.
@@ -32,6 +36,13 @@ class HeldAccount:
     sourced_id: str | None  # linked ClassLink identity; None = not linked (R6)
     digest: str  # "" for an account never synced from ClassLink
     managed: bool  # R13: managed by ClassLink
+    # The rest of the stored state, so that a removal (R9) can be planned as a full state.
+    given_name: str = ""
+    family_name: str = ""
+    email: str | None = None
+    enabled: bool = True
+    school_ids: tuple[str, ...] = ()
+    grades: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)
@@ -44,6 +55,10 @@ class HeldClass:
     subject: str | None
     archived: bool
     digest: str
+    # The rest of the stored state (a removal, R9, is planned as a full state).
+    class_code: str | None = None
+    course_id: str | None = None
+    grades: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)
@@ -53,6 +68,13 @@ class HeldEnrollment:
     sourced_id: str
     archived: bool
     digest: str
+    # The rest of the stored state (a removal, R9, is planned as a full state).
+    class_sourced_id: str = ""
+    user_sourced_id: str = ""
+    role: str = ""
+    primary: bool = False
+    begin_date: str | None = None
+    end_date: str | None = None
 
 
 @dataclass(slots=True)
@@ -60,6 +82,8 @@ class HeldSchool:
     sourced_id: str
     archived: bool
     digest: str
+    name: str = ""
+    identifier: str | None = None
 
 
 @dataclass(slots=True, frozen=True)

@@ -6,12 +6,19 @@ and round-trips through JSON (``to_dict`` / ``from_dict``).
 
 Each entity has one list per action, holding the full desired state of every changed item (the
 store writes whole items, R13 mark and digest included). Unchanged items are only counted.
+
+Enrolments can number millions, so the planner hands them over as ``StateRows``: a read-only
+sequence that keeps one reference per item (the OneRoster record, or the held item for an archive)
+and builds each ``EnrollmentState`` when it is read. Iterate, index, slice and ``len`` it like a
+list; a state read from it is a fresh object (edit a copy, not the sequence). ``from_dict`` gives
+plain lists, which behave the same.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any, ClassVar
+from typing import Any, ClassVar, overload
 
 # Actions per entity. An item appears under exactly one action in one plan.
 ACCOUNT_ACTIONS = ("create", "link", "relink", "reactivate", "update", "deactivate")
@@ -88,6 +95,47 @@ class EnrollmentState:
     digest: str
 
 
+class StateRows(Sequence[Any]):
+    """A read-only sequence of states kept as compact rows, each state built when read (memory).
+
+    ``make`` turns one row into its state; it must be deterministic and cheap. Equal to any sequence
+    holding equal states in the same order (a plain list included).
+    """
+
+    __slots__ = ("_make", "_rows")
+
+    def __init__(self, rows: list[Any], make: Callable[[Any], Any]) -> None:
+        self._rows = rows
+        self._make = make
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    @overload
+    def __getitem__(self, index: int) -> Any: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Any]: ...
+
+    def __getitem__(self, index: int | slice) -> Any:
+        if isinstance(index, slice):
+            return [self._make(row) for row in self._rows[index]]
+        return self._make(self._rows[index])
+
+    def __iter__(self) -> Iterator[Any]:
+        return map(self._make, self._rows)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Sequence) or isinstance(other, str | bytes):
+            return NotImplemented
+        return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"StateRows({list(self)!r})"
+
+
 @dataclass(slots=True)
 class SchoolState:
     sourced_id: str
@@ -103,7 +151,7 @@ class Issue:
     """A data-quality issue, for the district administrator (SPEC §3 run record)."""
 
     rule: str  # "R3" .. "R15"
-    entity: str  # user | class | enrollment | school | course | academicSession
+    entity: str  # user | class | enrollment | org | course | academicSession
     sourced_id: str | None
     message: str  # what is wrong and what to change in ClassLink
     field: str | None = None
@@ -131,16 +179,19 @@ class Plan:
     fetch_complete: bool
     incomplete_reasons: list[str] = field(default_factory=list)
     accounts: dict[str, list[AccountState]] = field(default_factory=lambda: _empty(ACCOUNT_ACTIONS))
-    reservations: dict[str, list[ReservationChange]] = field(
-        default_factory=lambda: _empty(RESERVATION_ACTIONS)
-    )
+    reservations: dict[str, list[ReservationChange]] = field(default_factory=lambda: _empty(RESERVATION_ACTIONS))
     classes: dict[str, list[ClassState]] = field(default_factory=lambda: _empty(CLASS_ACTIONS))
-    enrollments: dict[str, list[EnrollmentState]] = field(
-        default_factory=lambda: _empty(ENROLLMENT_ACTIONS)
+    enrollments: dict[str, Sequence[EnrollmentState]] = field(
+        default_factory=lambda: dict(_empty(ENROLLMENT_ACTIONS).items())
     )
     schools: dict[str, list[SchoolState]] = field(default_factory=lambda: _empty(SCHOOL_ACTIONS))
     issues: list[Issue] = field(default_factory=list)
-    # counts[entity][outcome]: outcomes are the actions above plus unchanged, skipped, stale, ignored.
+    # counts[entity][outcome] (entity as in Issue.entity): outcomes are the actions above plus
+    # unchanged, skipped, stale, ignored, withheld (a removal not made after an incomplete fetch, R9),
+    # referenced (courses and sessions a synced class uses) and recommended_for_removal (R6); and two
+    # tallies that are not outcomes: "fetched" (records received, rejected ones included) and "absent"
+    # (held items no fetched record matched that got an outcome). Every fetched record and every such
+    # held item has exactly one outcome: sum(outcomes) == fetched + absent (planner.OUTCOME_TALLIES).
     counts: dict[str, dict[str, int]] = field(default_factory=dict)
     # R2/R6: accounts of the district that ClassLink does not mention (account ids).
     recommended_for_removal: list[str] = field(default_factory=list)
