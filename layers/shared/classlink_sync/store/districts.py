@@ -1,0 +1,267 @@
+"""Districts (R1 onboarding): settings, credentials in Secrets Manager, one district per tenant,
+the two weeks' notice, and the onboarding state (R2 reset done, first sync done).
+
+The district item holds only the secret's ARN; the credentials themselves go to Secrets Manager
+and never into an item, a log line or an exception message.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from pynamodb.exceptions import TransactWriteError
+from pynamodb.transactions import TransactWrite
+
+from classlink_sync.rules.district import ALL_SCHOOLS, DistrictSettings, GuardThresholds
+from classlink_sync.settings import AppSettings
+from classlink_sync.store.context import Store, resolve
+from classlink_sync.store.models import DISTRICT_ID_RE
+
+NOTICE_DAYS = 14
+SECRET_PREFIX = "classlink-sync/district/"
+
+
+class OnboardingError(ValueError):
+    """A district cannot be onboarded as asked; the message names the rule (R1)."""
+
+
+class DistrictNotFound(LookupError):
+    pass
+
+
+def tenant_key(tenant_id: str | int) -> str:
+    """R1: tenant ids are stored and compared as strings (ClassLink sends JSON numbers)."""
+    text = str(tenant_id).strip()
+    if not text:
+        raise OnboardingError("R1: the ClassLink tenant id is empty")
+    return text
+
+
+@dataclass(frozen=True)
+class District:
+    district_id: str
+    tenant_id: str
+    oneroster_url: str
+    secret_id: str
+    licensed_schools: frozenset[str] | None  # None = "all"
+    enable_from: dt.date
+    thresholds: GuardThresholds = field(default_factory=GuardThresholds)
+    subject_overrides: dict[str, str] = field(default_factory=dict)
+    use_proxy: bool = False
+    created_at: str = ""
+    notice_overridden: bool = False
+    reset_at: str | None = None
+    first_sync_at: str | None = None
+
+    @property
+    def reset_done(self) -> bool:
+        """R2: the district's existing data was reset before the first sync."""
+        return self.reset_at is not None
+
+    @property
+    def first_sync_done(self) -> bool:
+        return self.first_sync_at is not None
+
+    def enabled_on(self, date: dt.date) -> bool:
+        """R1/R14: the schedule syncs the district from its enable date on."""
+        return date >= self.enable_from
+
+    def to_settings(self) -> DistrictSettings:
+        """The district as the rules see it."""
+        return DistrictSettings(
+            district_id=self.district_id,
+            tenant_id=self.tenant_id,
+            licensed_schools=self.licensed_schools,
+            subject_overrides=dict(self.subject_overrides),
+            thresholds=self.thresholds,
+        )
+
+    def describe(self) -> dict[str, Any]:
+        """A printable view (no secret: only its id)."""
+        out = asdict(self)
+        out["licensed_schools"] = ALL_SCHOOLS if self.licensed_schools is None else sorted(self.licensed_schools)
+        out["enable_from"] = self.enable_from.isoformat()
+        out["reset_done"], out["first_sync_done"] = self.reset_done, self.first_sync_done
+        return out
+
+
+def _district(item: Any) -> District:
+    thresholds = GuardThresholds(**item.thresholds) if item.thresholds else GuardThresholds()
+    return District(
+        district_id=item.district_id,
+        tenant_id=item.tenant_id,
+        oneroster_url=item.oneroster_url,
+        secret_id=item.secret_id,
+        licensed_schools=None if item.all_schools else frozenset(item.schools or ()),
+        enable_from=dt.date.fromisoformat(item.enable_from),
+        thresholds=thresholds,
+        subject_overrides=dict(item.subject_overrides or {}),
+        use_proxy=bool(item.use_proxy),
+        created_at=item.created_at,
+        notice_overridden=bool(item.notice_overridden),
+        reset_at=item.reset_at,
+        first_sync_at=item.first_sync_at,
+    )
+
+
+def secrets_client(settings: AppSettings) -> Any:
+    """Secrets Manager through boto3 (pynamodb is DynamoDB only), at ``AWS_ENDPOINT_URL``."""
+    import boto3
+
+    return boto3.session.Session().client(
+        "secretsmanager", region_name=settings.region, endpoint_url=settings.aws_endpoint_url
+    )
+
+
+def _store_secret(settings: AppSettings, district_id: str, client_id: str, client_secret: str) -> tuple[str, bool]:
+    """Create or update the district's credentials secret; return (ARN, created now)."""
+    client = secrets_client(settings)
+    name = SECRET_PREFIX + district_id
+    value = json.dumps({"client_id": client_id, "client_secret": client_secret})
+    try:
+        response = client.create_secret(
+            Name=name, SecretString=value, Description=f"ClassLink OneRoster credentials of {district_id}"
+        )
+        return str(response["ARN"]), True
+    except client.exceptions.ResourceExistsException:
+        response = client.put_secret_value(SecretId=name, SecretString=value)
+        return str(response["ARN"]), False
+
+
+def add_district(
+    district_id: str,
+    *,
+    tenant_id: str | int,
+    oneroster_url: str,
+    client_id: str,
+    client_secret: str,
+    schools: list[str] | Literal["all"],
+    enable_from: dt.date | None = None,
+    override_notice: bool = False,
+    thresholds: GuardThresholds | None = None,
+    subject_overrides: dict[str, str] | None = None,
+    use_proxy: bool = False,
+    today: dt.date | None = None,
+    store: Store | None = None,
+) -> District:
+    """Onboard a district (R1). Refuses: a tenant already bound to another district, an enable date
+    less than 14 days after ``today`` unless ``override_notice``, an empty or implicit school list.
+    The tenant claim and the district item are written in one transaction."""
+    store = resolve(store)
+    if not DISTRICT_ID_RE.match(district_id):
+        raise OnboardingError(f"R1: district id {district_id!r} must be 1-64 letters, digits, '.', '_' or '-'")
+    tenant = tenant_key(tenant_id)
+    if not oneroster_url.startswith(("https://", "http://")):
+        raise OnboardingError(f"R1: the OneRoster URL of {district_id} must be an http(s) URL")
+    if not client_id or not client_secret:
+        raise OnboardingError(f"R1: the ClassLink client id and secret of {district_id} are required")
+    if schools == ALL_SCHOOLS:
+        all_schools, school_list = True, []
+    else:
+        school_list = sorted({str(s).strip() for s in schools if str(s).strip()})
+        if not school_list:
+            raise OnboardingError(f"R1: {district_id} licenses no school; give school sourcedIds or explicitly 'all'")
+        all_schools = False
+    today = today or dt.date.today()
+    earliest = today + dt.timedelta(days=NOTICE_DAYS)
+    enable = enable_from or earliest
+    if enable < earliest and not override_notice:
+        raise OnboardingError(
+            f"R1: the daily sync of {district_id} can be enabled from {earliest.isoformat()} at the "
+            f"earliest ({NOTICE_DAYS} days' notice); {enable.isoformat()} needs an explicit staff override"
+        )
+    models = store.models
+    secret_arn, created = _store_secret(store.settings, district_id, client_id, client_secret)
+    item = models.District(
+        pk=f"district#{district_id}",
+        district_id=district_id,
+        tenant_id=tenant,
+        oneroster_url=oneroster_url,
+        secret_id=secret_arn,
+        use_proxy=use_proxy,
+        all_schools=all_schools,
+        schools=school_list,
+        enable_from=enable.isoformat(),
+        thresholds=asdict(thresholds) if thresholds else None,
+        subject_overrides=dict(subject_overrides) if subject_overrides else None,
+        created_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        notice_overridden=enable < earliest,
+    )
+    claim = models.Tenant(pk=f"tenant#{tenant}", district_id=district_id)
+    try:
+        with TransactWrite(connection=models.District._get_connection().connection) as tx:
+            tx.save(claim, condition=models.Tenant.pk.does_not_exist())
+            tx.save(item, condition=models.District.pk.does_not_exist())
+    except TransactWriteError as exc:
+        if created:
+            secrets_client(store.settings).delete_secret(SecretId=secret_arn, ForceDeleteWithoutRecovery=True)
+        reasons = [r.code if r else "None" for r in (exc.cancellation_reasons or [])]
+        if reasons and reasons[0] == "ConditionalCheckFailed":
+            holder = district_for_tenant(tenant, store=store)
+            raise OnboardingError(f"R1: ClassLink tenant {tenant} already belongs to district {holder}") from None
+        if len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed":
+            raise OnboardingError(f"R1: district {district_id} already exists") from None
+        raise
+    return _district(item)
+
+
+def get_district(district_id: str, store: Store | None = None) -> District:
+    store = resolve(store)
+    try:
+        return _district(store.models.District.get(f"district#{district_id}", consistent_read=True))
+    except store.models.District.DoesNotExist:
+        raise DistrictNotFound(f"no district {district_id!r}") from None
+
+
+def show_district(district_id: str, store: Store | None = None) -> dict[str, Any]:
+    """The district as printable data (``districts show``)."""
+    return get_district(district_id, store).describe()
+
+
+def list_districts(store: Store | None = None) -> list[District]:
+    """Every onboarded district (a Scan of the small districts table), sorted by id."""
+    store = resolve(store)
+    District_ = store.models.District
+    items = District_.scan(District_.pk.startswith("district#"))
+    return sorted((_district(i) for i in items), key=lambda d: d.district_id)
+
+
+def district_for_tenant(tenant_id: str | int, store: Store | None = None) -> str | None:
+    """The district bound to a ClassLink tenant (R1, S3), in one read; None if none."""
+    store = resolve(store)
+    try:
+        return str(store.models.Tenant.get(f"tenant#{tenant_key(tenant_id)}").district_id)
+    except store.models.Tenant.DoesNotExist:
+        return None
+
+
+def to_settings(district_id: str, store: Store | None = None) -> DistrictSettings:
+    return get_district(district_id, store).to_settings()
+
+
+def mark_reset(district_id: str, store: Store | None = None) -> None:
+    """Record that R2's reset was done (kept on the first reset)."""
+    _mark(district_id, "reset_at", store)
+
+
+def mark_first_sync(district_id: str, store: Store | None = None) -> None:
+    """Record the first completed sync (kept on later syncs)."""
+    _mark(district_id, "first_sync_at", store)
+
+
+def _mark(district_id: str, attribute: str, store: Store | None) -> None:
+    store = resolve(store)
+    District_ = store.models.District
+    attr = getattr(District_, attribute)
+    now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    try:
+        District_(pk=f"district#{district_id}").update(actions=[attr.set(attr | now)], condition=District_.pk.exists())
+    except Exception as exc:
+        from classlink_sync.store.dynamo import error_code
+
+        if error_code(exc) == "ConditionalCheckFailedException":
+            raise DistrictNotFound(f"no district {district_id!r}") from None
+        raise
