@@ -1,0 +1,123 @@
+"""Dispatcher Lambda: the daily schedule fans out one sync message per district due today (R1, R14).
+
+Thin handler: parse the schedule event, one call into ``classlink_sync.sync.dispatch``, a small
+JSON summary back. Accepted events:
+
+* EventBridge Scheduler's explicit ``Input`` (template.yaml), e.g.
+  ``{"trigger": "schedule", "scheduled_time": "2026-01-05T06:00:00Z"}``, optionally ``"date"``;
+* the classic ``aws.events`` "Scheduled Event" (an EventBridge rule), whose ``time`` is the slot.
+
+The date slot comes from the scheduled time, not the wall clock, in the schedule's time zone
+(``SCHEDULE_TIMEZONE``), so a schedule delivered twice names the same slot and the core's
+conditional claim turns the second delivery into "skipped".
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Callable, Mapping, Sized
+from functools import cache
+from typing import Any, Protocol
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from classlink_sync.sync.messages import ScheduleInput
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+
+
+class DispatchOutcome(Protocol):
+    """What ``dispatch_due_districts`` returns (fields read here: counts or collections of ids)."""
+
+    @property
+    def due(self) -> Any: ...
+
+    @property
+    def sent(self) -> Any: ...
+
+    @property
+    def skipped(self) -> Any: ...
+
+
+def dispatch_due_districts(*, today: str, trigger: str) -> DispatchOutcome:
+    """Production default: the core's dispatcher, imported on first use so the handler module
+    loads without the store's dependencies. Tests replace this module attribute."""
+    from classlink_sync.sync.dispatch import dispatch_due_districts as core_dispatch
+
+    return core_dispatch(today=today, trigger=trigger)
+
+
+class DispatchIncompleteError(RuntimeError):
+    """Some districts due today got no sync message (SQS refused it)."""
+
+
+Clock = Callable[[], dt.datetime]
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+clock: Clock = utc_now
+
+
+@cache
+def schedule_timezone() -> dt.tzinfo:
+    """The schedule's time zone (template.yaml ScheduleTimezone -> SCHEDULE_TIMEZONE)."""
+    name = os.environ.get("SCHEDULE_TIMEZONE", "UTC").strip() or "UTC"
+    if name in ("UTC", "Etc/UTC"):
+        return dt.UTC
+    from zoneinfo import ZoneInfo  # only for non-UTC schedules; tzdata ships in requirements.txt
+
+    return ZoneInfo(name)
+
+
+def parse_schedule_event(event: Mapping[str, Any]) -> ScheduleInput:
+    """The schedule's input, from either accepted shape; ``ValueError`` for anything else."""
+    if event.get("source") == "aws.events" and event.get("detail-type") == "Scheduled Event":
+        return ScheduleInput.parse({"trigger": "schedule", "scheduled_time": event.get("time")})
+    return ScheduleInput.parse(event)
+
+
+def _count(value: Any) -> int:
+    """The result fields may be counts or collections of district ids: report a count either way."""
+    if isinstance(value, Sized) and not isinstance(value, str):
+        return len(value)
+    return int(value)
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    schedule = parse_schedule_event(event)
+    today = schedule.slot_date(tz=schedule_timezone(), now=clock())
+    logger.append_keys(sync_date=today, trigger=schedule.trigger)
+
+    result = dispatch_due_districts(today=today, trigger=schedule.trigger)
+
+    due, sent, skipped = _count(result.due), _count(result.sent), _count(result.skipped)
+    not_sent = getattr(result, "failed", ())  # claimed, but SQS refused the message
+    failed = _count(not_sent)
+    metrics.add_metric(name="DistrictsDue", unit=MetricUnit.Count, value=due)
+    metrics.add_metric(name="SyncsDispatched", unit=MetricUnit.Count, value=sent)
+    metrics.add_metric(name="SyncsSkipped", unit=MetricUnit.Count, value=skipped)
+    metrics.add_metric(name="SyncsNotSent", unit=MetricUnit.Count, value=failed)
+    summary: dict[str, Any] = {
+        "date": today,
+        "trigger": schedule.trigger,
+        "due": due,
+        "sent": sent,
+        "skipped": skipped,
+        "failed": failed,
+    }
+    if failed:
+        # Fail the invocation so the dispatcher-errors alarm fires and the schedule retries.
+        logger.error("some sync messages were not sent", extra={**summary, "not_sent": not_sent})
+        raise DispatchIncompleteError(f"{failed} of {due} district sync messages were not sent for {today}")
+    logger.info("districts dispatched", extra=summary)
+    return summary

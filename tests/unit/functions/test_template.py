@@ -1,0 +1,193 @@
+"""template.yaml: the properties issue 4 demands, checked so they cannot regress."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from classlink_sync.settings import REQUIRED_FIELDS, env_name
+from classlink_sync.sync.messages import ScheduleInput
+
+from .conftest import ROOT, load_handler
+
+PSEUDO = {
+    "AWS::Region",
+    "AWS::AccountId",
+    "AWS::Partition",
+    "AWS::StackName",
+    "AWS::URLSuffix",
+    "AWS::NoValue",
+}
+# Resources SAM generates from the ones in the template (referenced by logical id).
+SAM_GENERATED = {"HttpApiApiGatewayDefaultStage"}
+
+
+def resources(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
+    return {k: v for k, v in template["Resources"].items() if v["Type"] == kind}
+
+
+def walk(node: Any) -> Iterator[Any]:
+    yield node
+    if isinstance(node, dict):
+        for value in node.values():
+            yield from walk(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from walk(value)
+
+
+def sync_event(template: dict[str, Any]) -> dict[str, Any]:
+    events = template["Resources"]["DistrictSyncFunction"]["Properties"]["Events"]
+    (event,) = [e for e in events.values() if e["Type"] == "SQS"]
+    return event["Properties"]
+
+
+def test_visibility_timeout_is_at_least_six_times_the_sync_timeout(template: dict[str, Any]) -> None:
+    timeout = template["Resources"]["DistrictSyncFunction"]["Properties"]["Timeout"]
+    assert timeout == {"Ref": "SyncFunctionTimeout"}
+    parameter = template["Parameters"]["SyncFunctionTimeout"]
+    visibility = template["Resources"]["SyncQueue"]["Properties"]["VisibilityTimeout"]
+    assert visibility >= 6 * parameter["MaxValue"] >= 6 * parameter["Default"]
+    assert parameter["MaxValue"] <= 900  # Lambda's limit
+
+
+def test_sqs_event_source(template: dict[str, Any]) -> None:
+    props = sync_event(template)
+    assert props["Queue"] == {"Fn::GetAtt": ["SyncQueue", "Arn"]}
+    assert props["BatchSize"] == 1
+    assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    concurrency = props["ScalingConfig"]["MaximumConcurrency"]
+    if isinstance(concurrency, dict):
+        concurrency = template["Parameters"][concurrency["Ref"]]["Default"]
+    value = concurrency
+    assert 2 <= int(value) <= 20  # SQS's minimum; small enough to protect ClassLink's rate limits
+    functions = resources(template, "AWS::Serverless::Function")
+    assert all("ReservedConcurrentExecutions" not in f["Properties"] for f in functions.values())
+
+
+def test_dead_letter_queue_redrive(template: dict[str, Any]) -> None:
+    queue = template["Resources"]["SyncQueue"]["Properties"]
+    assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": ["SyncDeadLetterQueue", "Arn"]}
+    assert 2 <= queue["RedrivePolicy"]["maxReceiveCount"] <= 5
+    dlq = template["Resources"]["SyncDeadLetterQueue"]["Properties"]
+    assert dlq["MessageRetentionPeriod"] > queue["MessageRetentionPeriod"]
+    for props in (queue, dlq):
+        assert props.get("SqsManagedSseEnabled") is True or "KmsMasterKeyId" in props
+
+
+def test_idempotency_records_outlive_the_queue_retention(template: dict[str, Any]) -> None:
+    retention = template["Resources"]["SyncQueue"]["Properties"]["MessageRetentionPeriod"]
+    module = load_handler("district_sync")
+    assert retention <= module.IDEMPOTENCY_EXPIRY_SECONDS
+
+
+def test_idempotency_table_matches_powertools_defaults(template: dict[str, Any]) -> None:
+    table = template["Resources"]["IdempotencyTable"]["Properties"]
+    assert table["KeySchema"] == [{"AttributeName": "id", "KeyType": "HASH"}]
+    assert table["TimeToLiveSpecification"] == {"AttributeName": "expiration", "Enabled": True}
+    env = template["Resources"]["DistrictSyncFunction"]["Properties"]["Environment"]["Variables"]
+    assert env["IDEMPOTENCY_TABLE"] == {"Ref": "IdempotencyTable"}
+
+
+def test_point_in_time_recovery_on_every_table(template: dict[str, Any]) -> None:
+    tables = resources(template, "AWS::DynamoDB::Table")
+    assert {"IdempotencyTable", "DistrictsTable", "AccountsTable"} <= set(tables)
+    for name, table in tables.items():
+        pitr = table["Properties"].get("PointInTimeRecoverySpecification", {})
+        assert pitr.get("PointInTimeRecoveryEnabled") is True, name
+
+
+def test_buckets_are_encrypted_and_private(template: dict[str, Any]) -> None:
+    buckets = resources(template, "AWS::S3::Bucket")
+    assert buckets
+    for name, bucket in buckets.items():
+        props = bucket["Properties"]
+        assert props["BucketEncryption"]["ServerSideEncryptionConfiguration"], name
+        block = props["PublicAccessBlockConfiguration"]
+        assert all(
+            block[k] is True
+            for k in ("BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets")
+        ), name
+
+
+def test_least_privilege_policies(template: dict[str, Any]) -> None:
+    for name, function in resources(template, "AWS::Serverless::Function").items():
+        for policy in function["Properties"].get("Policies", []):
+            if isinstance(policy, str):
+                assert not policy.endswith("FullAccess"), (name, policy)
+                continue
+            assert isinstance(policy, dict)
+            if "Statement" in policy:
+                for statement in policy["Statement"]:
+                    action = statement["Action"]
+                    actions = action if isinstance(action, list) else [action]
+                    assert all("*" not in a for a in actions), (name, statement)
+                    assert statement["Resource"] != "*", (name, statement)
+                continue
+            ((template_name, args),) = policy.items()
+            assert "FullAccess" not in template_name, (name, template_name)
+            for key, value in args.items():
+                # Resource names come from the template (Ref/GetAtt), never a literal wildcard ...
+                if template_name == "AWSSecretsManagerGetSecretValuePolicy" and "Fn::Sub" in value:
+                    # ... except district credentials, created at onboarding under a fixed prefix (R1).
+                    assert value["Fn::Sub"].endswith(":secret:classlink-sync/${Environment}/district/*")
+                    continue
+                assert isinstance(value, dict) and set(value) <= {"Ref", "Fn::GetAtt"}, (name, key, value)
+
+
+def test_every_setting_the_core_reads_is_wired(template: dict[str, Any]) -> None:
+    env = template["Globals"]["Function"]["Environment"]["Variables"]
+    for field in REQUIRED_FIELDS:
+        assert env_name(field) in env, env_name(field)
+    for var in ("POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "LOG_LEVEL"):
+        assert var in env
+    dispatcher_env = template["Resources"]["DispatcherFunction"]["Properties"]["Environment"]["Variables"]
+    assert dispatcher_env["SYNC_QUEUE_URL"] == {"Ref": "SyncQueue"}
+
+
+def test_every_reference_resolves(template: dict[str, Any]) -> None:
+    known = set(template["Resources"]) | set(template.get("Parameters", {})) | PSEUDO | SAM_GENERATED
+    for node in walk(template):
+        if isinstance(node, dict) and "Ref" in node and len(node) == 1:
+            assert node["Ref"] in known, node
+        if isinstance(node, dict) and "Fn::GetAtt" in node:
+            assert node["Fn::GetAtt"][0] in known, node
+
+
+def test_alarms_watch_the_metrics_the_sync_publishes(template: dict[str, Any]) -> None:
+    alarms = resources(template, "AWS::CloudWatch::Alarm")
+    service = template["Globals"]["Function"]["Environment"]["Variables"]["POWERTOOLS_SERVICE_NAME"]
+    by_metric = {a["Properties"]["MetricName"]: a["Properties"] for a in alarms.values()}
+    for metric in ("SyncFailed", "SyncHeld"):
+        alarm = by_metric[metric]
+        assert alarm["Namespace"] == "ClassLinkSync"
+        assert alarm["Dimensions"] == [{"Name": "service", "Value": service}]
+        assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}]
+    dlq_alarm = by_metric["ApproximateNumberOfMessagesVisible"]
+    assert dlq_alarm["Dimensions"][0]["Value"] == {"Fn::GetAtt": ["SyncDeadLetterQueue", "QueueName"]}
+
+
+def test_schedule_has_an_explicit_input_the_dispatcher_accepts(template: dict[str, Any]) -> None:
+    events = template["Resources"]["DispatcherFunction"]["Properties"]["Events"]
+    (schedule,) = [e["Properties"] for e in events.values() if e["Type"] == "ScheduleV2"]
+    data = json.loads(schedule["Input"].replace("<aws.scheduler.scheduled-time>", "2026-01-05T06:00:00Z"))
+    assert ScheduleInput.parse(data).trigger == "schedule"
+
+
+@pytest.mark.parametrize("function", ["DispatcherFunction", "DistrictSyncFunction"])
+def test_handlers_exist(template: dict[str, Any], function: str) -> None:
+    props = template["Resources"][function]["Properties"]
+    module, _, attribute = props["Handler"].rpartition(".")
+    path = ROOT / props["CodeUri"] / f"{module}.py"
+    assert path.is_file()
+    assert callable(getattr(load_handler(path.parent.name), attribute))
+
+
+def test_layer_is_built_for_the_functions_runtime(template: dict[str, Any]) -> None:
+    layer = template["Resources"]["SharedLayer"]
+    runtime = template["Globals"]["Function"]["Runtime"]
+    assert layer["Metadata"]["BuildMethod"] == runtime
+    assert layer["Properties"]["CompatibleRuntimes"] == [runtime]
+    assert layer["Properties"]["ContentUri"] == "layers/shared"
