@@ -59,6 +59,29 @@ class RunReport:
         data["issues"] = [Issue(**i) for i in data.get("issues", [])]
         return cls(**data)
 
+    @classmethod
+    def from_stored(cls, doc: dict[str, Any]) -> RunReport:
+        """Rebuild the report from the full report JSON the store keeps in S3 (``runs.load_report``)."""
+        run = doc.get("run", {})
+        return cls(
+            district_id=run.get("district_id", ""),
+            run_id=run.get("run_id", ""),
+            trigger=run.get("trigger", ""),
+            started_at=run.get("started", ""),
+            status=run.get("status", ""),
+            ended_at=run.get("ended"),
+            dry_run=bool(doc.get("dry_run", False)),
+            counts=doc.get("counts", {}),
+            issues=[Issue(**i) for i in doc.get("issues", [])],
+            fetch_complete=bool(doc.get("fetch_complete", True)),
+            incomplete_reasons=list(doc.get("incomplete_reasons", [])),
+            guard_reasons=list(doc.get("guard_reasons", [])),
+            recommended_for_removal=list(doc.get("recommended_for_removal", [])),
+            roster_writes=int(run.get("roster_writes") or 0),
+            error=run.get("error"),
+            timings=dict(doc.get("timings", {})),
+        )
+
     def issue_counts(self) -> dict[str, int]:
         return dict(sorted(Counter(i.rule for i in self.issues).items(), key=lambda kv: _rule_key(kv[0])))
 
@@ -105,7 +128,9 @@ def render_text(report: RunReport, *, examples_per_rule: int = 3) -> str:
             lines.append(f"    {rule} {title}: {len(group)}")
             for issue in group[:examples_per_rule]:
                 stale = " [stale: last good version kept]" if issue.stale else ""
-                lines.append(f"      - {issue.entity} {issue.sourced_id or '(no sourcedId)'}: {issue.message}{stale}")
+                lines.append(
+                    f"      - {issue.entity} {issue.sourced_id or '(no sourcedId)'}: {issue.message}{stale}"
+                )
             if len(group) > examples_per_rule:
                 lines.append(f"      ... and {len(group) - examples_per_rule} more in the full report")
     else:

@@ -13,7 +13,16 @@ import sys
 from collections.abc import Sequence
 
 # Modules under classlink_sync.local.cli that register commands, in help order.
-COMMAND_MODULES: tuple[str, ...] = ("fetch", "emulator_cmd")
+COMMAND_MODULES: tuple[str, ...] = (
+    "demo",
+    "districts",
+    "sync",
+    "tables",
+    "stack_cmd",
+    "serve",
+    "emulator_cmd",
+    "fetch",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,18 @@
+"""``classlink-sync demo``: what `make run` runs (see ``classlink_sync.local.demo``)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    demo = subparsers.add_parser("demo", help="the whole local stack: daily sync of a demo district and SSO")
+    demo.add_argument("--users", type=int, default=400, help="users in the generated demo district")
+    demo.add_argument("--seed", type=int, default=7)
+    demo.set_defaults(func=_demo)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from classlink_sync.local.demo import run_demo
+
+    return run_demo(users=args.users, seed=args.seed)

@@ -1,0 +1,88 @@
+"""The daily fan-out (SPEC R1, R14): one SQS message per district that is enabled and due.
+
+Each district's slot for the date is claimed with a conditional write before its message is
+sent, so a schedule delivered twice (or a dispatcher retried) sends each district at most once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from classlink_sync.store import districts as district_store
+from classlink_sync.store import locks
+from classlink_sync.store.context import Store, resolve
+from classlink_sync.sync.messages import SyncRequest
+
+SQS_BATCH = 10  # SendMessageBatch takes at most 10 entries
+
+
+@dataclass
+class DispatchResult:
+    date: str
+    due: list[str] = field(default_factory=list)  # districts claimed for this date
+    sent: list[str] = field(default_factory=list)  # their messages, accepted by SQS
+    skipped: dict[str, str] = field(default_factory=dict)  # district -> why not sent
+    failed: dict[str, str] = field(default_factory=dict)  # district -> SQS's error
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "date": self.date,
+            "due": len(self.due),
+            "sent": len(self.sent),
+            "skipped": self.skipped,
+            "failed": self.failed,
+        }
+
+
+def sqs_client(store: Store) -> Any:
+    import boto3
+
+    settings = store.settings
+    return boto3.session.Session().client(
+        "sqs", region_name=settings.region, endpoint_url=settings.aws_endpoint_url
+    )
+
+
+def dispatch_due_districts(
+    *, today: str, trigger: str = "schedule", store: Store | None = None, sqs: Any = None
+) -> DispatchResult:
+    """Claim today's slot of every enabled district and send one sync message each (R14).
+
+    A district before its enable date is skipped (R1); a slot already claimed is skipped. A send
+    that SQS refuses is reported in ``failed`` with the district named, and raised by the caller.
+    """
+    store = resolve(store)
+    queue_url = store.settings.require("sync_queue_url")
+    date = dt.date.fromisoformat(today)
+    result = DispatchResult(date=today)
+    claimant = f"dispatch:{trigger}"
+    for district in sorted(district_store.list_districts(store), key=lambda d: d.district_id):
+        if not district.enabled_on(date):
+            result.skipped[district.district_id] = (
+                f"R1: daily sync enabled from {district.enable_from.isoformat()}"
+            )
+        elif not locks.claim_slot(district.district_id, today, store, claimant=claimant):
+            result.skipped[district.district_id] = f"R14: already dispatched for {today}"
+        else:
+            result.due.append(district.district_id)
+    sqs = sqs or sqs_client(store)
+    for start in range(0, len(result.due), SQS_BATCH):
+        batch = result.due[start : start + SQS_BATCH]
+        entries = [
+            {
+                "Id": str(i),
+                "MessageBody": SyncRequest(district_id=d, date=today, trigger="schedule").to_json(),
+            }
+            for i, d in enumerate(batch)
+        ]
+        response = sqs.send_message_batch(QueueUrl=queue_url, Entries=entries)
+        for ok in response.get("Successful", []):
+            result.sent.append(batch[int(ok["Id"])])
+        for bad in response.get("Failed", []):
+            district_id = batch[int(bad["Id"])]
+            result.failed[district_id] = f"{bad.get('Code')}: {bad.get('Message', '')}"
+            # Not sent: free the slot so the schedule's retry can send it (R14).
+            locks.release_slot(district_id, today, claimant, store)
+    return result
