@@ -13,7 +13,7 @@ from classlink_sync.oneroster.errors import CredentialsRejected
 from classlink_sync.oneroster.filters import combine, predicate
 
 pytestmark = pytest.mark.integration
-CSV_FIXTURES = Path("/work/shared/fixtures/oneroster-csv")
+CSV_FIXTURES = Path(__file__).resolve().parents[3].parent / "shared" / "fixtures" / "oneroster-csv"
 
 
 def client_for(emulator, secret: str | None = None, **options) -> OneRosterClient:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from classlink_sync.local.emulator.csvload import load_csv_bundle
 
-FIXTURES = Path("/work/shared/fixtures/oneroster-csv")
+FIXTURES = Path(__file__).resolve().parents[3].parent / "shared" / "fixtures" / "oneroster-csv"
 BUNDLES = ["Test_full_data_set", "Test_minimal_data_set"]
 
 

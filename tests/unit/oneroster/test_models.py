@@ -17,7 +17,7 @@ from classlink_sync.oneroster.records import (
     UserRecord,
 )
 
-FIXTURES = Path("/work/shared/fixtures/oneroster-json")
+FIXTURES = Path(__file__).resolve().parents[3].parent / "shared" / "fixtures" / "oneroster-json"
 REF = {"href": "https://x/ims/oneroster/v1p1/orgs/sch-1", "sourcedId": "sch-1", "type": "org"}
 
 
