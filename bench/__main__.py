@@ -1,7 +1,8 @@
 """``make bench``: every benchmark in turn. Each prints its own numbers and ratios against a
 baseline measured in the same run; none of them decides pass/fail (DESIGN.md "Conventions").
 
-Each module runs as ``python -m bench.NAME_bench`` in a process of its own. Pick some with ``python -m bench NAME ...`` (names: client, plan, sync, sso)."""
+Each module runs as ``python -m bench.NAME_bench`` in a process of its own.
+Pick some with ``python -m bench NAME ...`` (names: client, plan, sync, sso)."""
 
 from __future__ import annotations
 

@@ -23,7 +23,11 @@ def emulator_factory() -> Iterator[EmulatorFactory]:
     handles: list[EmulatorHandle] = []
 
     def start(
-        dataset: Dataset | None = None, *, seed: int = 1, users: int = 150, problem_share: float = 0.01,
+        dataset: Dataset | None = None,
+        *,
+        seed: int = 1,
+        users: int = 150,
+        problem_share: float = 0.01,
         **options: Any,
     ) -> EmulatorHandle:
         data = dataset if dataset is not None else generate(seed=seed, users=users, problem_share=problem_share)

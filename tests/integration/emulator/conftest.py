@@ -13,14 +13,22 @@ Get = Callable[..., httpx.Response]
 
 
 def signed_get(
-    url: str, key: str, secret: str, params: dict[str, Any] | None = None, *, in_query: bool = False,
+    url: str,
+    key: str,
+    secret: str,
+    params: dict[str, Any] | None = None,
+    *,
+    in_query: bool = False,
     **client_options: Any,
 ) -> httpx.Response:
     """GET ``url`` signed with OAuth 1.0a HMAC-SHA256 by oauthlib (header, or query string)."""
     full = str(httpx.URL(url, params=params)) if params else url
     client = Client(
-        key, client_secret=secret, signature_method=SIGNATURE_HMAC_SHA256,
-        signature_type=SIGNATURE_TYPE_QUERY if in_query else "AUTH_HEADER", **client_options,
+        key,
+        client_secret=secret,
+        signature_method=SIGNATURE_HMAC_SHA256,
+        signature_type=SIGNATURE_TYPE_QUERY if in_query else "AUTH_HEADER",
+        **client_options,
     )
     uri, headers, _ = client.sign(full)
     return httpx.get(uri, headers=headers, timeout=10)

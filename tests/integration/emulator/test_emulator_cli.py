@@ -25,16 +25,49 @@ RUN = (
 def test_parser_options() -> None:
     parser = argparse.ArgumentParser()
     emulator_cmd.register(parser.add_subparsers())
-    args = parser.parse_args(["emulator", "--port", "0", "--seed", "4", "--users", "50", "--max-limit", "20",
-                              "--faults", "429:first=1", "--client-id", "k", "--client-secret", "s"])
+    args = parser.parse_args(
+        [
+            "emulator",
+            "--port",
+            "0",
+            "--seed",
+            "4",
+            "--users",
+            "50",
+            "--max-limit",
+            "20",
+            "--faults",
+            "429:first=1",
+            "--client-id",
+            "k",
+            "--client-secret",
+            "s",
+        ]
+    )
     assert (args.seed, args.users, args.max_limit, args.faults, args.client_id) == (4, 50, 20, "429:first=1", "k")
 
 
 def test_runs_in_the_foreground_and_serves() -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-c", RUN, "emulator", "--users", "60", "--max-limit", "20",
-         "--client-id", "key-1", "--client-secret", "sec-1", "--faults", "429:first=1"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-c",
+            RUN,
+            "emulator",
+            "--users",
+            "60",
+            "--max-limit",
+            "20",
+            "--client-id",
+            "key-1",
+            "--client-secret",
+            "sec-1",
+            "--faults",
+            "429:first=1",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         assert proc.stdout is not None
@@ -51,6 +84,7 @@ def test_runs_in_the_foreground_and_serves() -> None:
 
 
 def test_bad_faults_spec_is_a_clear_error() -> None:
-    result = subprocess.run([sys.executable, "-c", RUN, "emulator", "--faults", "teapot"],
-                            capture_output=True, text=True, timeout=30)
+    result = subprocess.run(
+        [sys.executable, "-c", RUN, "emulator", "--faults", "teapot"], capture_output=True, text=True, timeout=30
+    )
     assert result.returncode != 0 and "--faults" in result.stderr

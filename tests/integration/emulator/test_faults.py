@@ -101,8 +101,10 @@ def test_limit_caps_how_often_a_rule_fires() -> None:
 
 
 def test_text_spec() -> None:
-    rules = parse_faults("429:every=5,retry_after=2; 5xx:rate=0.1,status=502;slow:first=3,delay=0.2;"
-                         "truncate;shift:first=1,path=/users,mode=insert;429-no-retry-after:first=1")
+    rules = parse_faults(
+        "429:every=5,retry_after=2; 5xx:rate=0.1,status=502;slow:first=3,delay=0.2;"
+        "truncate;shift:first=1,path=/users,mode=insert;429-no-retry-after:first=1"
+    )
     assert [r.kind for r in rules] == ["429", "5xx", "slow", "truncate", "shift", "429-no-retry-after"]
     assert rules[0].every == 5 and rules[0].retry_after == "2"
     assert rules[1].rate == 0.1 and rules[1].status == 502

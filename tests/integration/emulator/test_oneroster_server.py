@@ -29,8 +29,13 @@ def minor(resp: httpx.Response) -> str:
 
 def test_signed_requests_pass_in_header_and_in_query(emulator: Any) -> None:
     for in_query in (False, True):
-        resp = signed_get(emulator.base_url + "/users", emulator.client_id, emulator.client_secret,
-                          {"limit": 3, "filter": "givenName~'é' OR familyName='O'Brien'"}, in_query=in_query)
+        resp = signed_get(
+            emulator.base_url + "/users",
+            emulator.client_id,
+            emulator.client_secret,
+            {"limit": 3, "filter": "givenName~'é' OR familyName='O'Brien'"},
+            in_query=in_query,
+        )
         assert resp.status_code == 200, resp.text
 
 
@@ -39,8 +44,12 @@ def test_signed_requests_pass_in_header_and_in_query(emulator: Any) -> None:
     [
         ("emulator-client-id", "wrong", {}, "invalid signature"),
         ("someone-else", "emulator-client-secret", {}, "unknown oauth_consumer_key"),
-        ("emulator-client-id", "emulator-client-secret", {"timestamp": str(int(time.time()) - 3600)},
-         "stale oauth_timestamp"),
+        (
+            "emulator-client-id",
+            "emulator-client-secret",
+            {"timestamp": str(int(time.time()) - 3600)},
+            "stale oauth_timestamp",
+        ),
     ],
 )
 def test_bad_credentials_get_401_with_an_imsx_body(

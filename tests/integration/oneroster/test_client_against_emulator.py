@@ -78,9 +78,7 @@ def test_bearer_token(emulator_factory) -> None:
 
 
 @pytest.mark.parametrize("bundle", sorted(p.name for p in CSV_FIXTURES.iterdir() if p.is_dir()))
-def test_every_csv_fixture_fetches_each_record_parsed_or_rejected_with_a_reason(
-    emulator_factory, bundle
-) -> None:
+def test_every_csv_fixture_fetches_each_record_parsed_or_rejected_with_a_reason(emulator_factory, bundle) -> None:
     emulator = emulator_factory(load_csv_bundle(CSV_FIXTURES / bundle))
     with client_for(emulator) as client:
         snapshot = client.fetch_snapshot()

@@ -15,7 +15,12 @@ BUNDLES = ["Test_full_data_set", "Test_minimal_data_set"]
 def test_fixture_bundles_load_with_the_readme_counts(bundle: str) -> None:
     ds = load_csv_bundle(FIXTURES / bundle)
     assert ds.counts() == {
-        "orgs": 1, "academicSessions": 5, "courses": 0, "classes": 2, "users": 6, "enrollments": 6,
+        "orgs": 1,
+        "academicSessions": 5,
+        "courses": 0,
+        "classes": 2,
+        "users": 6,
+        "enrollments": 6,
         "demographics": 0,
     }
     enr = ds.enrollments.record("enr-t-222-12345-123456")
@@ -38,7 +43,8 @@ def test_full_bundle_quirks() -> None:
     assert ds.classes.record("cls-222-123478")["periods"] == ["1", "2", "3"]
     thomas = ds.users.record("usr-222-1234561")
     assert thomas["userIds"] == [
-        {"type": "LDAP", "identifier": "12"}, {"type": "LTI", "identifier": "15"},
+        {"type": "LDAP", "identifier": "12"},
+        {"type": "LTI", "identifier": "15"},
         {"type": "Fed", "identifier": "23"},
     ]
     assert thomas["agents"][0]["sourcedId"] == "usr-222-66778899"
@@ -65,10 +71,11 @@ def test_bom_metadata_absent_files_and_version(tmp_path: Path) -> None:
     (tmp_path / "manifest.csv").write_text(
         "propertyName,value\r\noneroster.version,1.1\r\nfile.users,bulk\r\nfile.orgs,absent\r\n"
     )
-    (tmp_path / "orgs.csv").write_text("sourcedId,status,dateLastModified,name,type,identifier,parentSourcedId\r\n"
-                                       "o1,active,,X,school,,")
+    (tmp_path / "orgs.csv").write_text(
+        "sourcedId,status,dateLastModified,name,type,identifier,parentSourcedId\r\no1,active,,X,school,,"
+    )
     (tmp_path / "users.csv").write_bytes(
-        "\ufeffsourcedId,username,givenName,metadata.nickname,orgSourcedIds\r\nu1,zoë,Zoë,Zo,\"o1, o2\"".encode()
+        '\ufeffsourcedId,username,givenName,metadata.nickname,orgSourcedIds\r\nu1,zoë,Zoë,Zo,"o1, o2"'.encode()
     )
     ds = load_csv_bundle(tmp_path)
     assert len(ds.orgs) == 0  # absent in the manifest

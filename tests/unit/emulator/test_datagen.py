@@ -79,9 +79,18 @@ def test_planted_counts_follow_the_share(district: Dataset) -> None:
     per_user, per_class = 20, 3
     pairs = {"username_collision", "duplicate_person"}
     class_kinds = {
-        "unlicensed_school_class", "class_missing_school", "class_no_subject", "class_two_subjects",
-        "subject_from_course", "class_only_unsynced_teacher", "unsynced_teacher", "class_without_teacher",
-        "co_taught_class", "teacher_school_mismatch", "teacher_as_student", "ended_enrollment",
+        "unlicensed_school_class",
+        "class_missing_school",
+        "class_no_subject",
+        "class_two_subjects",
+        "subject_from_course",
+        "class_only_unsynced_teacher",
+        "unsynced_teacher",
+        "class_without_teacher",
+        "co_taught_class",
+        "teacher_school_mismatch",
+        "teacher_as_student",
+        "ended_enrollment",
     }
     assert set(district.planted) == set(PROBLEM_KINDS)
     for kind, ids in district.planted.items():
@@ -99,12 +108,14 @@ def test_no_problems_when_share_is_zero() -> None:
 
 def test_planted_user_problems_are_real(district: Dataset) -> None:
     p, users = district.planted, district.users
-    assert all(users.record(u)["role"] in {"administrator", "aide", "guardian", "proctor"}
-               for u in p["role_out_of_scope"])
+    assert all(
+        users.record(u)["role"] in {"administrator", "aide", "guardian", "proctor"} for u in p["role_out_of_scope"]
+    )
     assert all(str(users.record(u)["enabledUser"]).lower() == "false" for u in p["disabled_user"])
     assert all(not (users.record(u).get("username") or "").strip() for u in p["blank_username"])
-    assert all(not users.record(u).get("givenName") or not users.record(u).get("familyName")
-               for u in p["missing_names"])
+    assert all(
+        not users.record(u).get("givenName") or not users.record(u).get("familyName") for u in p["missing_names"]
+    )
     assert all(not users.record(u).get("role") for u in p["missing_role"])
     for uid in p["required_in_metadata"]:
         record = users.record(uid)
@@ -132,8 +143,9 @@ def test_planted_usernames_collide_only_where_planted(district: Dataset) -> None
         ra, rb = district.users.record(a), district.users.record(b)
         assert ra["email"] == rb["email"] and ra["username"] != rb["username"]
     # Everyone else has a district-prefixed username, unique after normalisation.
-    exempt = set(collisions + p["generic_username"] + p["blank_username"] + p["required_in_metadata"]
-                 + p["unsynced_teacher"])
+    exempt = set(
+        collisions + p["generic_username"] + p["blank_username"] + p["required_in_metadata"] + p["unsynced_teacher"]
+    )
     seen: set[str] = set()
     for uid, record in district.users.iter_records():
         if uid in exempt:

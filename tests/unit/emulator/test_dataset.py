@@ -55,7 +55,8 @@ def test_move_teacher(ds: Dataset) -> None:
         return {(ds.classes.record(c).get("school") or {}).get("sourcedId") for c in classes}
 
     teacher, old = next(
-        (k, u["orgs"][0]["sourcedId"]) for k, u in ds.users.iter_records()
+        (k, u["orgs"][0]["sourcedId"])
+        for k, u in ds.users.iter_records()
         if u.get("role") == "teacher" and len(u["orgs"]) == 1 and taught_in(k) == {u["orgs"][0]["sourcedId"]}
     )
     new = next(s for s in ds.licensed_school_ids if s != old)

@@ -24,9 +24,7 @@ def sqs_event(messages: list[dict[str, Any]], queue_arn: str, region: str) -> di
                     "ApproximateReceiveCount": attributes.get("ApproximateReceiveCount", "1"),
                     "SentTimestamp": attributes.get("SentTimestamp", "0"),
                     "SenderId": attributes.get("SenderId", "AIDAIENQZJOLO23YVJ4VO"),
-                    "ApproximateFirstReceiveTimestamp": attributes.get(
-                        "ApproximateFirstReceiveTimestamp", "0"
-                    ),
+                    "ApproximateFirstReceiveTimestamp": attributes.get("ApproximateFirstReceiveTimestamp", "0"),
                 },
                 "messageAttributes": {},
                 "md5OfBody": message.get("MD5OfBody", ""),

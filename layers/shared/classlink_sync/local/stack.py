@@ -39,9 +39,7 @@ def resource_env(prefix: str = LOCAL_PREFIX) -> dict[str, str]:
     template = load_template()
     env: dict[str, str] = {}
     for logical in [*table_definitions(template), *bucket_logical_ids(template)]:
-        env[env_name(field_for_logical_id(logical))] = f"{prefix}-{field_for_logical_id(logical)}".replace(
-            "_", "-"
-        )
+        env[env_name(field_for_logical_id(logical))] = f"{prefix}-{field_for_logical_id(logical)}".replace("_", "-")
     env.setdefault("POWERTOOLS_SERVICE_NAME", "classlink-sync")
     env.setdefault("POWERTOOLS_METRICS_NAMESPACE", "ClassLinkSync")
     return env
@@ -59,7 +57,11 @@ class LocalStack:
     def client(self, service: str) -> Any:
         import boto3
 
-        return boto3.client(service, endpoint_url=self.endpoint_url, region_name=self.env["AWS_REGION"])
+        return boto3.session.Session().client(
+            service,  # type: ignore[call-overload]
+            endpoint_url=self.endpoint_url,
+            region_name=self.env["AWS_REGION"],
+        )
 
     @property
     def queue_url(self) -> str:
@@ -111,9 +113,7 @@ def start_local_stack(*, endpoint_url: str | None = None, prefix: str = LOCAL_PR
 
     sqs = stack.client("sqs")
     dlq_url = sqs.create_queue(QueueName=f"{prefix}-sync-dlq")["QueueUrl"]
-    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     queue_url = sqs.create_queue(
         QueueName=f"{prefix}-sync",
         Attributes={

@@ -154,9 +154,7 @@ class _Collector:
         reasons.extend(self.problems)
         distinct = self.distinct
         if len(self.totals) > 1:
-            reasons.append(
-                "X-Total-Count changed during the fetch (" + " -> ".join(str(t) for t in self.totals) + ")"
-            )
+            reasons.append("X-Total-Count changed during the fetch (" + " -> ".join(str(t) for t in self.totals) + ")")
         if not self.totals:
             if not trust_end_without_total:
                 reasons.append("the server sent no X-Total-Count, so the fetch cannot be proved complete")
@@ -169,9 +167,7 @@ class _Collector:
             if self.missing_total:
                 reasons.append("some pages had no X-Total-Count")
             if distinct != self.totals[-1]:
-                reasons.append(
-                    f"received {distinct} distinct sourcedIds, but X-Total-Count is {self.totals[-1]}"
-                )
+                reasons.append(f"received {distinct} distinct sourcedIds, but X-Total-Count is {self.totals[-1]}")
         if self.without_id:
             reasons.append(f"{self.without_id} records had no sourcedId")
         return CollectionStatus(
@@ -377,9 +373,7 @@ class OneRosterClient:
             raise error
         return len(results)
 
-    def _fill_gaps(
-        self, step: int, get: Callable[[int, int], _Page], collector: _Collector, pages: int
-    ) -> int:
+    def _fill_gaps(self, step: int, get: Callable[[int, int], _Page], collector: _Collector, pages: int) -> int:
         """Read, in order, whatever short pages (or a grown total) left uncovered."""
         fetched = 0
         while True:

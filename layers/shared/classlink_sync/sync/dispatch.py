@@ -40,9 +40,7 @@ def sqs_client(store: Store) -> Any:
     import boto3
 
     settings = store.settings
-    return boto3.session.Session().client(
-        "sqs", region_name=settings.region, endpoint_url=settings.aws_endpoint_url
-    )
+    return boto3.session.Session().client("sqs", region_name=settings.region, endpoint_url=settings.aws_endpoint_url)
 
 
 def dispatch_due_districts(
@@ -60,9 +58,7 @@ def dispatch_due_districts(
     claimant = f"dispatch:{trigger}"
     for district in sorted(district_store.list_districts(store), key=lambda d: d.district_id):
         if not district.enabled_on(date):
-            result.skipped[district.district_id] = (
-                f"R1: daily sync enabled from {district.enable_from.isoformat()}"
-            )
+            result.skipped[district.district_id] = f"R1: daily sync enabled from {district.enable_from.isoformat()}"
         elif not locks.claim_slot(district.district_id, today, store, claimant=claimant):
             result.skipped[district.district_id] = f"R14: already dispatched for {today}"
         else:

@@ -128,9 +128,7 @@ def render_text(report: RunReport, *, examples_per_rule: int = 3) -> str:
             lines.append(f"    {rule} {title}: {len(group)}")
             for issue in group[:examples_per_rule]:
                 stale = " [stale: last good version kept]" if issue.stale else ""
-                lines.append(
-                    f"      - {issue.entity} {issue.sourced_id or '(no sourcedId)'}: {issue.message}{stale}"
-                )
+                lines.append(f"      - {issue.entity} {issue.sourced_id or '(no sourcedId)'}: {issue.message}{stale}")
             if len(group) > examples_per_rule:
                 lines.append(f"      ... and {len(group) - examples_per_rule} more in the full report")
     else:

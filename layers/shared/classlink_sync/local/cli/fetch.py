@@ -28,8 +28,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--bearer",
         default=os.environ.get("ONEROSTER_BEARER"),
-        help="bearer token for ClassLink's OneRoster proxy, instead of OAuth 1.0a"
-        " (default: $ONEROSTER_BEARER)",
+        help="bearer token for ClassLink's OneRoster proxy, instead of OAuth 1.0a (default: $ONEROSTER_BEARER)",
     )
     parser.add_argument("--out", type=Path, help="write every record as JSON into this directory")
     parser.add_argument("--page-size", type=int, default=1000)

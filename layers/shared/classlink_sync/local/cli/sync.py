@@ -15,16 +15,12 @@ from classlink_sync.local.cli import CLIError
 def register(subparsers: argparse._SubParsersAction) -> None:
     sync = subparsers.add_parser("sync", help="sync one district now (the Lambda's code path)")
     sync.add_argument("district_id")
-    sync.add_argument(
-        "--dry-run", action="store_true", help="R12: fetch, validate and plan; write no roster data"
-    )
+    sync.add_argument("--dry-run", action="store_true", help="R12: fetch, validate and plan; write no roster data")
     sync.add_argument("--json", action="store_true", help="print the run record as JSON")
     sync.add_argument("--date", help="the sync date (YYYY-MM-DD), default today (UTC)")
     sync.set_defaults(func=_sync)
 
-    daily = subparsers.add_parser(
-        "daily", help="fire the daily schedule and drain the queue through the handlers"
-    )
+    daily = subparsers.add_parser("daily", help="fire the daily schedule and drain the queue through the handlers")
     daily.add_argument("--date", help="the slot date (YYYY-MM-DD), default today (UTC)")
     daily.add_argument("--json", action="store_true")
     daily.set_defaults(func=_daily)
@@ -34,9 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     runs.add_argument("--limit", type=int, default=20)
     runs.set_defaults(func=_runs)
 
-    approve = subparsers.add_parser(
-        "approve", help="R10: re-fetch, re-plan and apply a held run, guard waived once"
-    )
+    approve = subparsers.add_parser("approve", help="R10: re-fetch, re-plan and apply a held run, guard waived once")
     approve.add_argument("district_id")
     approve.add_argument("run_id")
     approve.add_argument("--json", action="store_true")
@@ -109,9 +103,7 @@ def _sync(args: argparse.Namespace) -> int:
     _prepare()
     from classlink_sync.sync.messages import SyncRequest
 
-    request = SyncRequest(
-        district_id=args.district_id, date=_today(args.date), trigger="manual", dry_run=args.dry_run
-    )
+    request = SyncRequest(district_id=args.district_id, date=_today(args.date), trigger="manual", dry_run=args.dry_run)
     return _run(request, args.json)
 
 
@@ -135,9 +127,7 @@ def _discard(args: argparse.Namespace) -> int:
     if record.status != "held":
         raise CLIError(f"R10: run {args.run_id} is {record.status}; only a held run can be discarded")
     runs.set_status(args.district_id, args.run_id, "discarded")
-    print(
-        f"R10: discarded held run {args.run_id}; nothing was written, the next scheduled sync evaluates again"
-    )
+    print(f"R10: discarded held run {args.run_id}; nothing was written, the next scheduled sync evaluates again")
     return 0
 
 

@@ -267,11 +267,7 @@ def _user_expander(prefix: str, domain: str) -> Expander:
     def expand(t: Any, base: str) -> Record:
         sid, n, role, orgs, given, family, grades, agents, dlm, status, enabled = t
         username = f"{prefix}-{n}"
-        email = (
-            ""
-            if role == "student" and n % 9 == 0
-            else f"{ASCII_NAME[given]}.{ASCII_NAME[family]}{n}@{domain}"
-        )
+        email = "" if role == "student" and n % 9 == 0 else f"{ASCII_NAME[given]}.{ASCII_NAME[family]}{n}@{domain}"
         return {
             "sourcedId": sid,
             "status": status,
@@ -314,9 +310,7 @@ def _class_expander(t: Any, base: str) -> Record:
         "subjectCodes": "",
         "course": {"href": f"{base}/courses/{course}", "sourcedId": course, "type": "course"},
         "school": {"href": f"{base}/orgs/{school}", "sourcedId": school, "type": "org"},
-        "terms": [
-            {"href": f"{base}/academicSessions/{x}", "sourcedId": x, "type": "academicSession"} for x in terms
-        ],
+        "terms": [{"href": f"{base}/academicSessions/{x}", "sourcedId": x, "type": "academicSession"} for x in terms],
         "periods": [period] if period else [],
         "x_sis_section": f"S{n}",
     }
@@ -477,9 +471,7 @@ def _subjects(rng: random.Random) -> Any:
     return "World Languages" if r < 0.2 else (() if r < 0.4 else ("World Languages",))
 
 
-def _new_class(
-    g: _Gen, school: str, title: str, course_title: str, *, regular: bool = False, **extra: Any
-) -> str:
+def _new_class(g: _Gen, school: str, title: str, course_title: str, *, regular: bool = False, **extra: Any) -> str:
     """Add a class; regular classes are compact rows, planted ones dicts (with ``extra``)."""
     rng = g.rng
     n = g.next_class
@@ -628,9 +620,7 @@ def _students(g: _Gen, n_students: int) -> None:
         for klass in rng.sample(pool, k) if len(pool) > k else pool:
             esid = f"enr-{g.next_enr}"
             g.next_enr += 1
-            enr_put(
-                esid, (esid, sid, klass, school, "student", "false", "2025-08-15", "", choice(dlm), "active")
-            )
+            enr_put(esid, (esid, sid, klass, school, "student", "false", "2025-08-15", "", choice(dlm), "active"))
 
 
 # -- planted problems ------------------------------------------------------------------------------
@@ -904,7 +894,5 @@ def _plant(g: _Gen, kinds: dict[str, list[str]], k_u: int, k_c: int) -> None:
         students, pool = g.students_by_school[school], g.classes_by_school[school]
         if not students or not pool:
             continue
-        enr = _enrol(
-            g, rng.choice(students), rng.choice(pool), "student", begin="2024-08-20", end="2025-01-31"
-        )
+        enr = _enrol(g, rng.choice(students), rng.choice(pool), "student", begin="2024-08-20", end="2025-01-31")
         kinds["ended_enrollment"].append(enr)

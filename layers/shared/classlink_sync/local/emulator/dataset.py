@@ -414,9 +414,7 @@ class Dataset:
                 rows: dict[str, Any] = {}
                 for old in coll.ids():
                     record = _rewrite(coll.record(old), mapping)
-                    record["dateLastModified"] = (
-                        stamp if coll.name in names else record.get("dateLastModified", stamp)
-                    )
+                    record["dateLastModified"] = stamp if coll.name in names else record.get("dateLastModified", stamp)
                     rows[mapping.get(old, old)] = record
                 coll._rows = rows
                 coll._json.clear()

@@ -139,9 +139,7 @@ def parse_faults(spec: str) -> list[FaultRule]:
                 raise ValueError(f"bad fault option {item!r} in {part!r}")
             kind_of = _FIELD_TYPES[key]
             try:
-                options[key] = (
-                    float(value) if kind_of == "float" else int(value) if kind_of == "int" else value.strip()
-                )
+                options[key] = float(value) if kind_of == "float" else int(value) if kind_of == "int" else value.strip()
             except ValueError:
                 raise ValueError(f"bad value for {key} in {part!r}: {value!r}") from None
         rules.append(FaultRule(kind.strip(), **options))  # type: ignore[arg-type]

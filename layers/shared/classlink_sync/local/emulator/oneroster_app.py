@@ -33,8 +33,7 @@ JSON = "application/json; charset=utf-8"
 _COMMON = {"sourcedId", "status", "dateLastModified", "metadata"}
 KNOWN_FIELDS: dict[str, set[str]] = {
     "orgs": _COMMON | {"name", "type", "identifier", "parent", "children"},
-    "academicSessions": _COMMON
-    | {"title", "type", "startDate", "endDate", "parent", "children", "schoolYear"},
+    "academicSessions": _COMMON | {"title", "type", "startDate", "endDate", "parent", "children", "schoolYear"},
     "courses": _COMMON | {"title", "schoolYear", "courseCode", "grades", "subjects", "org", "subjectCodes"},
     "classes": _COMMON
     | {
@@ -142,9 +141,7 @@ def imsx_error(status: int, minor: str, description: str, *, wrapped: bool = Fal
         "imsx_severity": "error",
         "imsx_description": description,
         "imsx_CodeMinor": {
-            "imsx_codeMinorField": [
-                {"imsx_codeMinorFieldName": "TargetEndSystem", "imsx_codeMinorFieldValue": minor}
-            ]
+            "imsx_codeMinorField": [{"imsx_codeMinorFieldName": "TargetEndSystem", "imsx_codeMinorFieldValue": minor}]
         },
     }
     body = {"statusInfoSet": [info]} if wrapped else info
@@ -429,9 +426,7 @@ class OneRosterApp:
         def members() -> list[str]:
             return self._scan(
                 "users",
-                lambda r: (
-                    school in _ref_ids(r.get("orgs")) and (role is None or _lower(r.get("role")) == role)
-                ),
+                lambda r: school in _ref_ids(r.get("orgs")) and (role is None or _lower(r.get("role")) == role),
             )
 
         return self._list(request, ("school", school, what), "users", "users", members)
@@ -486,9 +481,7 @@ class OneRosterApp:
             page = ids[offset : offset + limit]
             if fields:
                 items: Iterable[bytes] = (
-                    json.dumps(
-                        {f: r[f] for f in fields if f in r}, ensure_ascii=False, separators=(",", ":")
-                    ).encode()
+                    json.dumps({f: r[f] for f in fields if f in r}, ensure_ascii=False, separators=(",", ":")).encode()
                     for r in (collection.record(i) for i in page)
                 )
             else:
@@ -549,9 +542,7 @@ class OneRosterApp:
     def _link(request: Request, limit: int, offset: int, total: int) -> str:
         split = urlsplit(request.url)
         base = f"{split.scheme}://{split.netloc}{split.path}"
-        keep = [
-            (k, v) for k, v in request.query if k not in ("limit", "offset") and not k.startswith("oauth_")
-        ]
+        keep = [(k, v) for k, v in request.query if k not in ("limit", "offset") and not k.startswith("oauth_")]
 
         def url(at: int) -> str:
             return f"{base}?{urlencode([*keep, ('limit', str(limit)), ('offset', str(at))])}"
