@@ -98,7 +98,8 @@ def measure_callback() -> dict[str, float]:
 
     from classlink_sync.local.emulator.server import start_emulator
     from classlink_sync.local.emulator.sso_app import ClassLinkSsoApp
-    from classlink_sync.local.serve import LocalLambdaContext, event_from_http, load_module
+    from classlink_sync.local.lambda_runtime import LambdaContext, load_module
+    from classlink_sync.local.serve import event_from_http
     from classlink_sync.sso.ledger import MemoryStateLedger
 
     sso = ClassLinkSsoApp()
@@ -121,7 +122,7 @@ def measure_callback() -> dict[str, float]:
         conn = http.client.HTTPConnection(host, port, timeout=5)
 
         def one() -> tuple[float, float, float]:
-            login = module.lambda_handler(event_from_http("GET", "/sso/classlink/login"), LocalLambdaContext())
+            login = module.lambda_handler(event_from_http("GET", "/sso/classlink/login"), LambdaContext())
             cookie = login["cookies"][0].split(";")[0]
             location = urlsplit(login["headers"]["Location"])
             conn.request("GET", f"{location.path}?{location.query}")
@@ -132,7 +133,7 @@ def measure_callback() -> dict[str, float]:
             event = event_from_http("GET", f"{back.path}?{back.query}", {"cookie": cookie})
             timed.spent = 0.0
             started = time.perf_counter()
-            result = module.lambda_handler(event, LocalLambdaContext())
+            result = module.lambda_handler(event, LambdaContext())
             total = time.perf_counter() - started
             assert result["statusCode"] == 302 and "tis_session=" in result["cookies"][0], result.get("body")
             return total * 1000, timed.spent * 1000, (total - timed.spent) * 1000

@@ -8,7 +8,8 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from classlink_sync.local.serve import LocalLambdaContext, start_server
+from classlink_sync.local.lambda_runtime import LambdaContext
+from classlink_sync.local.serve import start_server
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[3]
@@ -17,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[3]
 def test_sample_login_event(world) -> None:
     event = json.loads((ROOT / "events" / "sso_login.json").read_text())
     world.browser.request_ids.append(event["requestContext"]["requestId"])
-    result = world.handler.lambda_handler(event, LocalLambdaContext(aws_request_id="x"))
+    result = world.handler.lambda_handler(event, LambdaContext(aws_request_id="x"))
     assert result["statusCode"] == 302
     assert result["headers"]["Location"].startswith(world.base_url + "/oauth2/v2/auth?")
     assert result["cookies"][0].startswith("tis_sso_login=")
@@ -29,7 +30,7 @@ def test_sample_callback_event_without_a_valid_login_cookie_restarts(world) -> N
     event = json.loads((ROOT / "events" / "sso_callback.json").read_text())
     world.browser.request_ids.append(event["requestContext"]["requestId"])
     world.browser.sensitive.update({"example-authorization-code", "example-unsigned-login-cookie"})
-    result = world.handler.lambda_handler(event, LocalLambdaContext(aws_request_id="x"))
+    result = world.handler.lambda_handler(event, LambdaContext(aws_request_id="x"))
     assert result["statusCode"] == 302 and "/oauth2/v2/auth?" in result["headers"]["Location"]
     world.browser.sensitive.add(parse_qs(urlsplit(result["headers"]["Location"]).query)["state"][0])
 

@@ -3,7 +3,6 @@ context, and the handler modules loaded from functions/*/app.py (as Lambda loads
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import sys
 import uuid
@@ -15,6 +14,7 @@ from typing import Any
 
 import pytest
 import yaml
+from classlink_sync.local.lambda_runtime import load_handler_module
 
 ROOT = Path(__file__).resolve().parents[3]
 EVENTS = ROOT / "events"
@@ -94,13 +94,7 @@ def lambda_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def load_handler(function_dir: str) -> ModuleType:
     """A fresh copy of functions/<dir>/app.py, so module-level caches never leak between tests."""
-    name = f"_handler_{function_dir}_{uuid.uuid4().hex}"
-    spec = importlib.util.spec_from_file_location(name, ROOT / "functions" / function_dir / "app.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_handler_module(function_dir, fresh=True)
 
 
 @pytest.fixture

@@ -15,7 +15,8 @@ from urllib.parse import parse_qsl, urlsplit
 import httpx
 from classlink_sync.local.emulator.http import EmulatorApp, Request
 from classlink_sync.local.emulator.sso_app import ClassLinkSsoApp
-from classlink_sync.local.serve import LocalLambdaContext, event_from_http
+from classlink_sync.local.lambda_runtime import LambdaContext
+from classlink_sync.local.serve import event_from_http
 
 CLIENT_ID = "tis-sso-client"
 CLIENT_SECRET = "client-secret-0123456789-abcdefghij"
@@ -140,7 +141,7 @@ class Browser:
         if jar:
             headers["cookie"] = "; ".join(f"{k}={v}" for k, v in jar.items())
         result = self.handler(event_from_http("GET", target, headers, request_id=request_id),
-                              LocalLambdaContext(aws_request_id=f"lambda-{self._n}"))  # fmt: skip
+                              LambdaContext(aws_request_id=f"lambda-{self._n}"))  # fmt: skip
         for raw in result.get("cookies") or []:
             name, _, rest = raw.partition("=")
             value = rest.split(";", 1)[0]

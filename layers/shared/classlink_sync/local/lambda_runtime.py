@@ -24,12 +24,12 @@ FUNCTIONS_DIR = REPO_ROOT / "functions"
 class LambdaContext:
     """The attributes of Lambda's context object that Powertools and our handlers read."""
 
-    function_name: str
+    function_name: str = "local"
     memory_limit_in_mb: int = 1024
     timeout_seconds: int = 900
     aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     log_group_name: str = ""
-    log_stream_name: str = ""
+    log_stream_name: str = "local"
     function_version: str = "$LATEST"
     _deadline: float = field(default=0.0, repr=False)
 
@@ -42,23 +42,30 @@ class LambdaContext:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
-_loaded: dict[str, ModuleType] = {}
+def load_module(path: str | Path, name: str | None = None, *, fresh: bool = False) -> ModuleType:
+    """Import a handler file by path, as the runtime does, under a module name of its own.
+
+    The same file is loaded once per process unless ``fresh`` (tests that must not share a
+    handler's module-level caches); a missing file is an error that names it."""
+    file = Path(path).resolve()
+    if not file.is_file():
+        raise FileNotFoundError(f"no Lambda handler at {file}")
+    name = name or f"_lambda_{file.parent.name}_app" + (f"_{uuid.uuid4().hex}" if fresh else "")
+    loaded = sys.modules.get(name)
+    if loaded is not None and getattr(loaded, "__file__", None) == str(file):
+        return loaded
+    spec = importlib.util.spec_from_file_location(name, file)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot import {file}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
 
 
-def load_handler_module(name: str) -> ModuleType:
-    """Load ``functions/<name>/app.py`` once, under a module name of its own."""
-    if name not in _loaded:
-        path = FUNCTIONS_DIR / name / "app.py"
-        if not path.exists():
-            raise FileNotFoundError(f"no Lambda handler at {path}")
-        module_name = f"_lambda_{name}_app"
-        spec = importlib.util.spec_from_file_location(module_name, path)
-        assert spec and spec.loader
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[module_name] = module
-        spec.loader.exec_module(module)
-        _loaded[name] = module
-    return _loaded[name]
+def load_handler_module(name: str, *, fresh: bool = False) -> ModuleType:
+    """``functions/<name>/app.py`` as a module."""
+    return load_module(FUNCTIONS_DIR / name / "app.py", fresh=fresh)
 
 
 def invoke(name: str, event: dict[str, Any], *, timeout_seconds: int = 900) -> Any:

@@ -7,37 +7,20 @@ response, with one ``Set-Cookie`` header per cookie, as API Gateway does.
 from __future__ import annotations
 
 import base64
-import importlib.util
 import sys
 import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from classlink_sync.local.lambda_runtime import LambdaContext, load_module
+
 LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
-
-
-@dataclass(slots=True)
-class LocalLambdaContext:
-    """The parts of the Lambda context object that Powertools reads."""
-
-    function_name: str = "sso-local"
-    memory_limit_in_mb: int = 256
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:000000000000:function:sso-local"
-    aws_request_id: str = ""
-    function_version: str = "$LATEST"
-    log_group_name: str = "/aws/lambda/sso-local"
-    log_stream_name: str = "local"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 30_000
 
 
 def event_from_http(
@@ -106,25 +89,9 @@ def http_from_result(result: Mapping[str, Any]) -> tuple[int, list[tuple[str, st
 
 
 def load_handler(path: str | Path, attribute: str = "lambda_handler") -> LambdaHandler:
-    """Import a handler module by file path (e.g. ``functions/sso/app.py``)."""
-    module = load_module(path)
-    handler: LambdaHandler = getattr(module, attribute)
+    """The handler function of a handler file (e.g. ``functions/sso/app.py``)."""
+    handler: LambdaHandler = getattr(load_module(path), attribute)
     return handler
-
-
-def load_module(path: str | Path, name: str = "sso_app_handler") -> ModuleType:
-    file = Path(path).resolve()
-    if not file.is_file():
-        raise FileNotFoundError(f"handler file not found: {file}")
-    if name in sys.modules and getattr(sys.modules[name], "__file__", None) == str(file):
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, file)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot import {file}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def make_server(handler: LambdaHandler, port: int = 0, host: str = "127.0.0.1") -> ThreadingHTTPServer:
@@ -138,7 +105,7 @@ def make_server(handler: LambdaHandler, port: int = 0, host: str = "127.0.0.1") 
             body = self.rfile.read(length) if length else b""
             headers = {k: v for k, v in self.headers.items()}
             event = event_from_http(self.command, self.path, headers, body, self.client_address[0])
-            context = LocalLambdaContext(aws_request_id=str(uuid.uuid4()))
+            context = LambdaContext(function_name="sso-local", timeout_seconds=30)
             try:
                 result = handler(event, context)
                 status, out_headers, out_body = http_from_result(result)
