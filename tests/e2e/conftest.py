@@ -1,0 +1,339 @@
+"""End-to-end fixtures: the whole local stack (moto's server, the tables from template.yaml, the sync
+queue and its DLQ) and ClassLink emulators serving generated districts, driven through the real
+Lambda handlers (``local.lambda_runtime.invoke``) wherever the scenario allows.
+
+Costs: one local stack per test module (``stack``), a few seconds; districts are small (60-200
+users) and each test uses districts of its own, so tests of one module never share roster data.
+
+moto's ThreadedMotoServer keeps its data in process-wide backends, so a second server started in the
+same process sees the first one's tables and items. Each module therefore resets moto when it ends
+(``/moto-api/reset``), so the dispatcher of the next module sees only that module's districts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import os
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+from classlink_sync.local.emulator.datagen import generate
+from classlink_sync.local.emulator.dataset import Dataset
+from classlink_sync.local.emulator.faults import Faults
+from classlink_sync.local.emulator.server import EmulatorHandle, start_emulator
+from classlink_sync.local.lambda_runtime import invoke, load_handler_module
+from classlink_sync.local.queue_runner import DrainResult, drain_queue, sqs_event
+from classlink_sync.local.stack import LocalStack, local_stack
+from classlink_sync.rules.normalise import normalise
+from classlink_sync.store import runs
+from classlink_sync.store.accounts import export_district
+from classlink_sync.store.districts import add_district
+from classlink_sync.sync.messages import SyncRequest
+
+TODAY = dt.datetime.now(dt.UTC).date()
+
+# Actions a run can take per entity (rules.plan *_ACTIONS): everything that changes roster data.
+CHANGE_ACTIONS = ("create", "link", "relink", "reactivate", "restore", "update", "deactivate", "archive")
+
+QUIET_ENV = {
+    # The functions' JSON logs and EMF metrics go to stdout in Lambda; keep the test output readable.
+    "POWERTOOLS_LOG_LEVEL": "WARNING",
+    "POWERTOOLS_METRICS_DISABLED": "true",
+    "POWERTOOLS_TRACE_DISABLED": "true",
+}
+
+
+def day(offset: int = 0) -> str:
+    """A sync date slot ``offset`` days from today (ISO)."""
+    return (TODAY + dt.timedelta(days=offset)).isoformat()
+
+
+def _clear_handler_caches() -> None:
+    """The district-sync handler builds its idempotency persistence layer once per cold start; a new
+    local stack (a new endpoint) is a new "cold start" for it."""
+    module = load_handler_module("district_sync")
+    module.persistence_layer.cache_clear()
+    module.idempotent_sync_record.cache_clear()
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[LocalStack]:
+    saved = {k: os.environ.get(k) for k in QUIET_ENV}
+    os.environ.update(QUIET_ENV)
+    try:
+        with local_stack() as running:
+            _clear_handler_caches()
+            try:
+                yield running
+            finally:
+                httpx.post(f"{running.endpoint_url}/moto-api/reset", timeout=30)
+                _clear_handler_caches()
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+# -- districts -------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class District:
+    """One onboarded district and the emulator serving its ClassLink data."""
+
+    district_id: str
+    tenant_id: str
+    prefix: str
+    dataset: Dataset
+    emulator: EmulatorHandle
+
+    def export(self) -> dict[str, list[dict[str, Any]]]:
+        return export_district(self.district_id)
+
+    def runs(self) -> list[runs.RunRecord]:
+        return runs.list_runs(self.district_id, limit=100)
+
+    def last_run(self) -> runs.RunRecord:
+        records = self.runs()
+        assert records, f"district {self.district_id} has no run"
+        return records[0]
+
+    def report(self, record: runs.RunRecord | None = None) -> dict[str, Any]:
+        return runs.load_report(record or self.last_run())
+
+    @property
+    def faults(self) -> Faults:
+        assert self.emulator.faults is not None
+        return self.emulator.faults
+
+
+def start_district(
+    district_id: str,
+    *,
+    tenant_id: str,
+    seed: int,
+    users: int = 150,
+    prefix: str | None = None,
+    problem_share: float = 0.01,
+    dataset: Dataset | None = None,
+    emulator_options: dict[str, Any] | None = None,
+    enable_from: dt.date = TODAY,
+) -> District:
+    """Generate a district, serve it from an emulator and onboard it (R1: staff override of the
+    14 days' notice so the schedule syncs it today)."""
+    prefix = prefix or district_id.replace("-", "").capitalize() + "ISD"
+    ds = dataset or generate(seed=seed, users=users, username_prefix=prefix, problem_share=problem_share)
+    emulator = start_emulator(ds, **(emulator_options or {}))
+    add_district(
+        district_id,
+        tenant_id=tenant_id,
+        oneroster_url=emulator.base_url,
+        client_id=emulator.client_id or "",
+        client_secret=emulator.client_secret or "",
+        schools=list(ds.licensed_school_ids),
+        enable_from=enable_from,
+        override_notice=True,
+    )
+    return District(district_id, tenant_id, prefix, ds, emulator)
+
+
+@pytest.fixture
+def make_district(stack: LocalStack) -> Iterator[Callable[..., District]]:
+    """``make_district(district_id, tenant_id=..., seed=..., ...)``; emulators stop after the test."""
+    made: list[District] = []
+
+    def make(district_id: str, **kwargs: Any) -> District:
+        district = start_district(district_id, **kwargs)
+        made.append(district)
+        return district
+
+    yield make
+    for district in made:
+        district.emulator.stop()
+
+
+# -- driving the handlers --------------------------------------------------------------------------
+
+
+def send_sync(stack: LocalStack, request: SyncRequest) -> str:
+    """Put one sync message on the sync queue (what the dispatcher or "sync now" does)."""
+    return str(stack.client("sqs").send_message(QueueUrl=stack.queue_url, MessageBody=request.to_json())["MessageId"])
+
+
+def sync_via_queue(stack: LocalStack, district: District, date: str, *, trigger: str = "manual") -> runs.RunRecord:
+    """One sync message for ``district`` delivered to the real district-sync handler through SQS.
+    Returns the district's newest run record."""
+    before = {r.run_id for r in district.runs()}
+    send_sync(stack, SyncRequest(district_id=district.district_id, date=date, trigger=trigger))  # type: ignore[arg-type]
+    drained = drain_queue(stack.client("sqs"), stack.queue_url)
+    assert drained.invocations == 1, drained
+    new = [r for r in district.runs() if r.run_id not in before]
+    assert len(new) == 1, f"expected one new run of {district.district_id}, got {new}"
+    return new[0]
+
+
+def fire_schedule(stack: LocalStack, date: str) -> tuple[dict[str, Any], DrainResult]:
+    """The daily schedule as EventBridge Scheduler fires it (its explicit Input), then the queue
+    drained through the district-sync handler (``local.cli.sync.fire_daily`` with both results)."""
+    summary = invoke("dispatcher", {"trigger": "schedule", "date": date}, timeout_seconds=60)
+    return summary, drain_queue(stack.client("sqs"), stack.queue_url)
+
+
+def receive_one(stack: LocalStack) -> dict[str, Any]:
+    received = (
+        stack.client("sqs")
+        .receive_message(QueueUrl=stack.queue_url, MaxNumberOfMessages=1, AttributeNames=["All"], WaitTimeSeconds=0)
+        .get("Messages", [])
+    )
+    assert len(received) == 1, received
+    return dict(received[0])
+
+
+def deliver(stack: LocalStack, message: dict[str, Any]) -> dict[str, Any]:
+    """Deliver one received SQS message to the district-sync handler in Lambda's SQS event shape."""
+    sqs = stack.client("sqs")
+    arn = sqs.get_queue_attributes(QueueUrl=stack.queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    return dict(invoke("district_sync", sqs_event([message], arn, sqs.meta.region_name)) or {})
+
+
+def queue_depth(stack: LocalStack) -> int:
+    attrs = stack.client("sqs").get_queue_attributes(
+        QueueUrl=stack.queue_url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    return int(attrs["ApproximateNumberOfMessages"]) + int(attrs["ApproximateNumberOfMessagesNotVisible"])
+
+
+# -- reading results -------------------------------------------------------------------------------
+
+
+def changes(counts: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
+    """Only the non-zero change actions of a run's counts (entity -> action -> n)."""
+    out: dict[str, dict[str, int]] = {}
+    for entity, outcomes in counts.items():
+        changed = {a: n for a, n in outcomes.items() if a in CHANGE_ACTIONS and n}
+        if changed:
+            out[entity] = changed
+    return out
+
+
+def issues_by_id(report: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    out: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for issue in report["issues"]:
+        out[issue["sourced_id"]].append(issue)
+    return out
+
+
+def roster_state(export: dict[str, list[dict[str, Any]]], prefix: str = "") -> dict[str, Any]:
+    """The comparable roster of an export: by sourcedId, username (district prefix stripped),
+    role, active and subject; never the internal ids (they differ between districts)."""
+
+    def user(name: str) -> str:
+        return name[len(prefix) :] if prefix and name.startswith(prefix) else name
+
+    return {
+        "accounts": sorted(
+            (a["sourcedId"], user(a["username"]), a["role"], a["active"], tuple(sorted(a["schools"])))
+            for a in export["accounts"]
+        ),
+        "classes": sorted(
+            (c["sourcedId"], c["title"], c["subject"], c["school"], c["active"]) for c in export["classes"]
+        ),
+        "enrollments": sorted(
+            (e["sourcedId"], e["classSourcedId"], e["userSourcedId"], e["role"], e["primary"], e["active"])
+            for e in export["enrollments"]
+        ),
+    }
+
+
+def active_ids(export: dict[str, list[dict[str, Any]]], kind: str) -> set[str]:
+    return {r["sourcedId"] for r in export[kind] if r["active"]}
+
+
+# -- what the rules allow, computed from the emulator's data independently of the planner ----------
+
+
+def _text(value: Any) -> str:
+    return value.strip() if isinstance(value, str) else ""
+
+
+def _enabled(user: dict[str, Any]) -> bool:
+    return str(user.get("enabledUser", "true")).strip().lower() == "true"
+
+
+def _orgs(user: dict[str, Any]) -> set[str]:
+    return {o.get("sourcedId") for o in user.get("orgs") or [] if isinstance(o, dict)}
+
+
+@dataclasses.dataclass
+class ExpectedRoster:
+    teachers: dict[str, dict[str, Any]]  # sourcedId -> user, R3/R4-valid teachers of licensed schools
+    accounts: set[str]  # sourcedIds of every account a first sync creates
+    active_accounts: set[str]
+    classes: set[str]
+    enrollments: set[str]
+
+
+def expected_roster(ds: Dataset, exported_classes: set[str], not_synced: set[str]) -> ExpectedRoster:
+    """What a first sync may create, from the rules applied to the raw OneRoster records.
+
+    ``exported_classes`` are the classes the sync created (R7/R8 decide; checked separately against
+    the planted class problems); ``not_synced`` are users the rules exclude for reasons this
+    function does not model (the losers of planted R5 collisions)."""
+    licensed = set(ds.licensed_school_ids)
+    today = TODAY.isoformat()
+    users = {sid: dict(u) for sid, u in ds.users.iter_records()}
+
+    def valid(u: dict[str, Any]) -> bool:
+        return (
+            u.get("role") in ("teacher", "student")
+            and u.get("status", "active") == "active"
+            and bool(_text(u.get("username")))
+            and bool(_text(u.get("givenName")))
+            and bool(_text(u.get("familyName")))
+            and bool(_orgs(u) & licensed)
+            and u["sourcedId"] not in not_synced
+        )
+
+    teachers = {sid: u for sid, u in users.items() if u.get("role") == "teacher" and valid(u)}
+    enrollments: set[str] = set()
+    students: set[str] = set()
+    classes = {sid: dict(c) for sid, c in ds.classes.iter_records()}
+    for sid, e in ds.enrollments.iter_records():
+        user = users.get((e.get("user") or {}).get("sourcedId"))
+        klass = (e.get("class") or {}).get("sourcedId")
+        if user is None or klass not in exported_classes or e.get("status", "active") != "active":
+            continue
+        end = _text(e.get("endDate"))
+        if end and end < today:
+            continue
+        if not valid(user) or e.get("role") != user.get("role"):
+            continue
+        if user["role"] == "teacher" and (classes[klass].get("school") or {}).get("sourcedId") not in _orgs(user):
+            continue
+        enrollments.add(sid)
+        if user["role"] == "student":
+            students.add(user["sourcedId"])
+    accounts = set(teachers) | students
+    return ExpectedRoster(
+        teachers=teachers,
+        accounts=accounts,
+        active_accounts={s for s in accounts if _enabled(users[s])},
+        classes=set(exported_classes),
+        enrollments=enrollments,
+    )
+
+
+def norm(name: str) -> str:
+    return normalise(name) or ""
+
+
+def dump(data: Any) -> str:
+    return json.dumps(data, indent=1, sort_keys=True, default=str)
