@@ -107,18 +107,6 @@ def test_sync_killed_while_writing_enrolments_then_rerun_ends_like_an_uninterrup
     assert 0 < len(result["partial"]["enrollments"]) < len(reference["state"]["enrollments"])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: rules/planner.py: a username reservation of this district whose account item was never "
-        "written (apply stopped after the reservations phase, before the accounts phase) is treated as "
-        "another district's account on the next run: its account id is put in taken_account_ids, so "
-        "new_id salts the user's deterministic account id, username_owner() returns the orphan "
-        "reservation's account id, and the user is skipped as an R5 conflict 'already used by an "
-        "account of another district'; the rerun 'succeeds' with those users, their classes (no synced "
-        "teacher, R8) and their students missing, and never recovers"
-    ),
-)
 def test_sync_killed_between_reservations_and_accounts_then_rerun_ends_like_an_uninterrupted_run(
     stack: LocalStack, make_district: Callable[..., District], reference: dict[str, Any]
 ) -> None:
@@ -127,15 +115,6 @@ def test_sync_killed_between_reservations_and_accounts_then_rerun_ends_like_an_u
     assert result["partial"]["accounts"] == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: rules/planner.py (same as the killed-apply bug): after run_sync's deadline stops apply "
-        "between the reservations chunk and the accounts chunk (TimeoutError, run failed), the next run "
-        "re-plans and reports the district's own reserved usernames as R5 conflicts with 'an account "
-        "of another district', so the resumed sync never creates those accounts"
-    ),
-)
 def test_sync_stopped_by_its_deadline_after_a_chunk_resumes_on_the_next_run(
     stack: LocalStack,
     make_district: Callable[..., District],

@@ -1,5 +1,6 @@
 """R5: usernames are unique platform-wide after NFKC, case-folding and trimming; never merged."""
 
+from classlink_sync.rules.holdings import Reservation
 from classlink_sync.rules.normalise import normalise
 
 from tests.unit.rules.fakes import FakeStore, no_account_changes, run, snapshot, user
@@ -81,3 +82,27 @@ def test_R5_rename_onto_a_taken_name_keeps_the_old_username_and_reports_it():
     p2 = run(store, snapshot(users=[user("t1", "teacher", username="TAKEN", given="Grace")]))
     [updated] = p2.accounts["update"]
     assert (updated.username, updated.given_name) == ("mine", "Grace")
+
+
+def test_R5_a_reservation_left_by_an_interrupted_apply_is_adopted_not_reported():
+    """An apply stopped after writing reservations but before the accounts leaves this district's
+    reservation with no account; the rerun creates the account under that id (no conflict)."""
+    interrupted = FakeStore()
+    first = run(interrupted, snapshot(users=[user("t1", "teacher", username="Ms.Smith")]), apply=False)
+    [created] = first.accounts["create"]
+    [reserved] = first.reservations["add"]
+    interrupted.table[reserved.username_norm] = Reservation(
+        reserved.username_norm, reserved.account_id, reserved.district_id
+    )
+    again = run(interrupted, snapshot(users=[user("t1", "teacher", username="Ms.Smith")]))
+    assert [i for i in again.issues if i.rule == "R5"] == []
+    assert [a.account_id for a in again.accounts["create"]] == [created.account_id]
+    assert interrupted.table["ms.smith"].account_id == created.account_id
+
+
+def test_R5_another_districts_reservation_without_an_account_is_still_a_conflict():
+    store = FakeStore()
+    store.table["ms.smith"] = Reservation("ms.smith", "acct-elsewhere", "d-other")
+    p = run(store, snapshot(users=[user("t1", "teacher", username="Ms.Smith")]))
+    assert no_account_changes(p)
+    assert [i.rule for i in p.issues] == ["R5"]

@@ -210,8 +210,16 @@ class _Planner:
                     self.orphan_by_norm[acct.username_norm] = acct
                 if acct.email_norm:
                     self.orphan_by_email.setdefault(acct.email_norm, []).append(acct)
+        # R5: a reservation of this district whose account was never written is what an apply
+        # stopped between its reservation and account chunks leaves behind; the user who claims
+        # that username adopts its account id, so the next run completes the create (the id is
+        # the same deterministic one) instead of reporting a conflict with itself.
+        held_ids = set(self.taken_account_ids)
+        self.unwritten_reservations: dict[str, str] = {}  # username_norm -> account id
         for reservation in holdings.reservations.values():
             self.taken_account_ids.add(reservation.account_id)
+            if reservation.district_id == self.district and reservation.account_id not in held_ids:
+                self.unwritten_reservations[reservation.username_norm] = reservation.account_id
         self.handled_accounts: set[str] = set()  # account ids given an outcome in this plan
         self.blocked: dict[str, str] = {}  # account id -> the user whose match to it was refused (R6/R11)
         self.claimed_norms: dict[str, str] = {}  # username_norm -> account id, decided in this plan
@@ -541,7 +549,8 @@ class _Planner:
             self.handled_accounts.add(held.account_id)
             account_id = held.account_id
         else:
-            account_id = self.new_id("account", sid, self.taken_account_ids)
+            adopted = self.unwritten_reservations.pop(norm, None)
+            account_id = adopted if adopted is not None else self.new_id("account", sid, self.taken_account_ids)
             action = "create"
 
         # R5: the username must be free platform-wide (or already this account's).
