@@ -5,9 +5,8 @@ Lambda handlers (``local.lambda_runtime.invoke``) wherever the scenario allows.
 Costs: one local stack per test module (``stack``), a few seconds; districts are small (60-200
 users) and each test uses districts of its own, so tests of one module never share roster data.
 
-moto's ThreadedMotoServer keeps its data in process-wide backends, so a second server started in the
-same process sees the first one's tables and items. Each module therefore resets moto when it ends
-(``/moto-api/reset``), so the dispatcher of the next module sees only that module's districts.
+A stopped local stack resets moto's process-wide backends and forgets the loaded handlers, so the
+next module's stack starts empty and cold.
 """
 
 from __future__ import annotations
@@ -20,13 +19,12 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import httpx
 import pytest
 from classlink_sync.local.emulator.datagen import generate
 from classlink_sync.local.emulator.dataset import Dataset
 from classlink_sync.local.emulator.faults import Faults
 from classlink_sync.local.emulator.server import EmulatorHandle, start_emulator
-from classlink_sync.local.lambda_runtime import invoke, load_handler_module
+from classlink_sync.local.lambda_runtime import invoke
 from classlink_sync.local.queue_runner import DrainResult, drain_queue, sqs_event
 from classlink_sync.local.stack import LocalStack, local_stack
 from classlink_sync.rules.normalise import normalise
@@ -53,26 +51,13 @@ def day(offset: int = 0) -> str:
     return (TODAY + dt.timedelta(days=offset)).isoformat()
 
 
-def _clear_handler_caches() -> None:
-    """The district-sync handler builds its idempotency persistence layer once per cold start; a new
-    local stack (a new endpoint) is a new "cold start" for it."""
-    module = load_handler_module("district_sync")
-    module.persistence_layer.cache_clear()
-    module.idempotent_sync_record.cache_clear()
-
-
 @pytest.fixture(scope="module")
 def stack() -> Iterator[LocalStack]:
     saved = {k: os.environ.get(k) for k in QUIET_ENV}
     os.environ.update(QUIET_ENV)
     try:
         with local_stack() as running:
-            _clear_handler_caches()
-            try:
-                yield running
-            finally:
-                httpx.post(f"{running.endpoint_url}/moto-api/reset", timeout=30)
-                _clear_handler_caches()
+            yield running
     finally:
         for key, value in saved.items():
             if value is None:

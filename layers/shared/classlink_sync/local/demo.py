@@ -54,7 +54,7 @@ def _pre_existing_accounts(dataset: Any, path: Path) -> list[str]:
     return [row["username"] for row in rows]
 
 
-def run_demo(*, users: int = 400, seed: int = 7, out: Callable[[str], None] = print) -> int:
+def run_demo(*, users: int = 400, seed: int = 7, serve: bool = False, out: Callable[[str], None] = print) -> int:
     from classlink_sync.local.cli.sync import fire_daily
     from classlink_sync.local.emulator.datagen import generate
     from classlink_sync.local.emulator.server import start_emulator
@@ -120,10 +120,10 @@ def run_demo(*, users: int = 400, seed: int = 7, out: Callable[[str], None] = pr
             if first.status != "succeeded" or second.status != "succeeded" or roster_writes != 0:
                 out("DEMO FAILED: expected two succeeded runs and a no-change resync with zero roster writes")
                 return 1
-            return 0 if _demo_signin(emulator, dataset, out) else 1
+            return 0 if _demo_signin(emulator, dataset, out, serve=serve) else 1
 
 
-def _demo_signin(emulator: Any, dataset: Any, out: Callable[[str], None]) -> bool:
+def _demo_signin(emulator: Any, dataset: Any, out: Callable[[str], None], *, serve: bool = False) -> bool:
     """S1-S4: a synced teacher signs in through the real SSO handler; S3: a user ClassLink knows
     but the district did not share with us is refused with a page that says whom to ask."""
     from classlink_sync.local.signin import sign_in, start_local_sso
@@ -154,10 +154,23 @@ def _demo_signin(emulator: Any, dataset: Any, out: Callable[[str], None]) -> boo
         if not (result.ok and told and not refused.ok):
             out("DEMO FAILED: the SSO sign-in did not behave as S2-S4 require")
             return False
-        out(
-            "  (to sign in from a browser, keep the stack up: `.venv/bin/classlink-sync demo --serve`, "
-            "then open the URL above)"
-        )
+        if serve:
+            _serve_until_interrupted(sso, teacher, out)
+        else:
+            out("  (to sign in from a browser: `.venv/bin/classlink-sync demo --serve`, then open the URL above)")
         return True
     finally:
         sso.stop()
+
+
+def _serve_until_interrupted(sso: Any, teacher: dict[str, Any], out: Callable[[str], None]) -> None:
+    """Keep the stack and the SSO endpoint up for a browser (localhost keeps Secure cookies)."""
+    import time
+
+    sso.sso_app.sign_in_as(teacher["sourcedId"], DEMO_TENANT)
+    out(f"\nServing until Ctrl-C. Open {sso.login_url} to sign in as {teacher['username']}.")
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        out("stopped")

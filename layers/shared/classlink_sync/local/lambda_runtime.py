@@ -63,6 +63,13 @@ def load_module(path: str | Path, name: str | None = None, *, fresh: bool = Fals
     return module
 
 
+def forget_handlers() -> None:
+    """Drop every handler module loaded so far: the next invocation is a cold start (a new local
+    stack must not reuse clients and caches a handler built against the previous one)."""
+    for name in [n for n in sys.modules if n.startswith("_lambda_") and n.endswith("_app")]:
+        del sys.modules[name]
+
+
 def load_handler_module(name: str, *, fresh: bool = False) -> ModuleType:
     """``functions/<name>/app.py`` as a module."""
     return load_module(FUNCTIONS_DIR / name / "app.py", fresh=fresh)

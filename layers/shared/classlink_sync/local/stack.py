@@ -73,13 +73,19 @@ class LocalStack:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
-        reset_cached_settings()
         if self.server is not None:
+            # moto's backends are process-wide: a stack that started its server leaves nothing
+            # behind for the next one started in this process.
+            import httpx
+
+            httpx.post(f"{self.endpoint_url}/moto-api/reset", timeout=30)
             self.server.stop()
+        reset_cached_settings()
 
 
 def reset_cached_settings() -> None:
     """Forget settings and clients built for another environment (they are cached per cold start)."""
+    from classlink_sync.local.lambda_runtime import forget_handlers
     from classlink_sync.settings import get_settings
     from classlink_sync.store import reports
     from classlink_sync.store.context import get_store
@@ -89,6 +95,7 @@ def reset_cached_settings() -> None:
     get_store.cache_clear()
     bind.cache_clear()
     reports.s3_client.cache_clear()
+    forget_handlers()
 
 
 def start_local_stack(*, endpoint_url: str | None = None, prefix: str = LOCAL_PREFIX) -> LocalStack:
