@@ -83,6 +83,7 @@ def _sso_request() -> SsoRequest:
         cookies=parse_cookies(event.cookies, event.headers.get("cookie")),
         correlation_id=correlation_id,
         source_ip=event.request_context.http.source_ip,
+        origin=f"https://{event.request_context.domain_name}" if event.request_context.domain_name else None,
     )
 
 

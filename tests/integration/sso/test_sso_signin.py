@@ -239,8 +239,17 @@ def test_classlink_answering_500_or_timing_out(world, fault: str) -> None:
 
 
 def test_missing_setting_gives_a_friendly_page_and_names_it_in_the_log(world, monkeypatch) -> None:
-    monkeypatch.delenv("SSO_REDIRECT_URI")
+    monkeypatch.delenv("CLASSLINK_CLIENT_ID")
     world.handler.configure(ledger=None)
     result = world.browser.login()
     assert_page(result, 503, "not available right now", world.browser)
-    assert "SSO_REDIRECT_URI" in world.logs.text and "SSO_REDIRECT_URI" not in result["body"]
+    assert "CLASSLINK_CLIENT_ID" in world.logs.text and "CLASSLINK_CLIENT_ID" not in result["body"]
+
+
+def test_without_sso_redirect_uri_the_callback_is_on_the_apis_own_domain(world, monkeypatch) -> None:
+    """A stack deployed without a custom domain has no SSO_REDIRECT_URI: the API's domain is used."""
+    monkeypatch.delenv("SSO_REDIRECT_URI")
+    world.handler.configure(ledger=None)
+    result = world.browser.login()
+    assert result["statusCode"] == 302
+    assert "redirect_uri=https%3A%2F%2F" in result["headers"]["Location"]

@@ -124,3 +124,18 @@ def test_login_route_imports_neither_httpx_nor_jwt_nor_the_store() -> None:
         "assert not bad, bad\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_S1_without_a_configured_redirect_uri_the_api_origin_is_used(service) -> None:
+    """A stack deployed without a custom domain: the callback is on the API's own domain (SPEC §2)."""
+    from urllib.parse import parse_qs, urlsplit
+
+    from classlink_sync.sso.flow import SsoRequest
+
+    service.settings = service.settings.model_copy(update={"redirect_uri": None, "app_url": None})
+    result = service.login(SsoRequest(query={}, cookies={}, correlation_id="cid-origin", origin="https://api.example"))
+    assert result.status == 302
+    query = parse_qs(urlsplit(result.headers["Location"]).query)
+    assert query["redirect_uri"] == ["https://api.example/sso/classlink/callback"]
+    nowhere = service.login(SsoRequest(query={}, cookies={}, correlation_id="cid-none"))
+    assert nowhere.outcome == "misconfigured" and "cid-none" in nowhere.body

@@ -55,6 +55,9 @@ class SsoRequest:
     cookies: Mapping[str, str]
     correlation_id: str
     source_ip: str | None = None
+    # https://<the API's domain, as API Gateway saw it>: the default for SSO_REDIRECT_URI and
+    # APP_URL when a stack is deployed without a custom domain (SPEC §2).
+    origin: str | None = None
 
 
 @dataclass(slots=True)
@@ -102,12 +105,18 @@ class SsoService:
 
         return ClassLinkOidc(self.settings)
 
+    def _setting_or_origin(self, req: SsoRequest, name: str, path: str) -> str:
+        """A URL setting, else the same path on the API's own origin; neither is a config error."""
+        if getattr(self.settings, name) or not req.origin:
+            return self.settings.require(name)
+        return req.origin + path
+
     # -- S1 ------------------------------------------------------------------------------------
     def login(self, req: SsoRequest, *, restart: bool = False) -> SsoResult:
         """S1: redirect to ClassLink's authorize endpoint with fresh state, nonce and PKCE."""
         try:
             secrets = self._secrets_factory()
-            redirect_uri = self.settings.require("redirect_uri")
+            redirect_uri = self._setting_or_origin(req, "redirect_uri", "/sso/classlink/callback")
         except SsoConfigError as exc:
             return self._misconfigured(req, exc)
         raw_return = req.query.get("return_to")
@@ -174,8 +183,8 @@ class SsoService:
                 else "classlink_unavailable"
             )
         secrets = self._secrets_factory()
-        redirect_uri = self.settings.require("redirect_uri")
-        app_url = self.settings.require("app_url")
+        redirect_uri = self._setting_or_origin(req, "redirect_uri", "/sso/classlink/callback")
+        app_url = self._setting_or_origin(req, "app_url", "/")
         state_param = q.get("state") or ""
         payload = Signer(secrets.session_key, PURPOSE_LOGIN).verify(req.cookies.get(LOGIN_COOKIE), self._clock())
         login_state = LoginState.from_payload(payload) if payload else None
