@@ -28,7 +28,13 @@ TABLE_FIELDS = (
     "locks_table",
 )
 REQUIRED_FIELDS = (*TABLE_FIELDS, "report_bucket")
-OPTIONAL_FIELDS = ("sync_queue_url", "aws_endpoint_url", "page_concurrency", "store_concurrency")
+OPTIONAL_FIELDS = (
+    "sync_queue_url",
+    "aws_endpoint_url",
+    "page_concurrency",
+    "store_concurrency",
+    "district_secret_prefix",
+)
 REGION_VARIABLES = ("AWS_REGION", "AWS_DEFAULT_REGION")
 
 
@@ -67,6 +73,9 @@ class AppSettings(BaseModel):
     aws_endpoint_url: str | None = None
     # R14: ClassLink pages fetched in parallel by one sync.
     page_concurrency: int = Field(default=4, ge=1, le=64)
+    # R1: districts' Roster Server credentials are secrets under this name prefix; the functions'
+    # IAM policy grants exactly this prefix (template.yaml DistrictSecretPrefix output).
+    district_secret_prefix: str = Field(default="classlink-sync/local/district/", pattern=r"^[\w/+=.@-]+/$")
     # Parallel DynamoDB requests of one store read or apply (shards, batches).
     store_concurrency: int = Field(default=16, ge=1, le=128)
 

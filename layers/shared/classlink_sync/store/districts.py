@@ -21,7 +21,6 @@ from classlink_sync.store.context import Store, resolve
 from classlink_sync.store.models import DISTRICT_ID_RE
 
 NOTICE_DAYS = 14
-SECRET_PREFIX = "classlink-sync/district/"
 
 
 class OnboardingError(ValueError):
@@ -119,7 +118,7 @@ def secrets_client(settings: AppSettings) -> Any:
 def _store_secret(settings: AppSettings, district_id: str, client_id: str, client_secret: str) -> tuple[str, bool]:
     """Create or update the district's credentials secret; return (ARN, created now)."""
     client = secrets_client(settings)
-    name = SECRET_PREFIX + district_id
+    name = settings.district_secret_prefix + district_id
     value = json.dumps({"client_id": client_id, "client_secret": client_secret})
     try:
         response = client.create_secret(
