@@ -191,3 +191,12 @@ def test_layer_is_built_for_the_functions_runtime(template: dict[str, Any]) -> N
     assert layer["Metadata"]["BuildMethod"] == runtime
     assert layer["Properties"]["CompatibleRuntimes"] == [runtime]
     assert layer["Properties"]["ContentUri"] == "layers/shared"
+
+
+def test_R1_functions_may_read_exactly_the_prefix_onboarding_writes_district_secrets_under(
+    template: dict[str, Any],
+) -> None:
+    prefix = template["Globals"]["Function"]["Environment"]["Variables"]["DISTRICT_SECRET_PREFIX"]["Fn::Sub"]
+    sync = template["Resources"]["DistrictSyncFunction"]["Properties"]["Policies"]
+    arns = [node["SecretArn"]["Fn::Sub"] for node in walk(sync) if isinstance(node, dict) and "SecretArn" in node]
+    assert any(arn.endswith(":secret:" + prefix + "*") for arn in arns), arns
