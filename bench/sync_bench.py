@@ -23,7 +23,9 @@ there. So this process holds only the sync: client, planner, store calls. A dist
 moto is far slower than DynamoDB (about 5,000 items/s): store time (``read_store_s`` + ``apply_s``)
 is printed separately so the reader can discount it. It decides nothing (no pass/fail).
 
-Environment: ``BENCH_USERS`` (default 100000), ``BENCH_SEED`` (1), ``BENCH_UPDATES`` (1000),
+Environment: ``BENCH_USERS`` (default ``2000,5000``, extrapolated to 100,000: moto's Query scans
+every item of a table per request, so a 100,000-user district takes about an hour here),
+``BENCH_SEED`` (1), ``BENCH_UPDATES`` (1000),
 ``BENCH_MOTO`` (``process`` | ``inprocess``), ``BENCH_PROFILE=1`` (add a CPU-time cProfile, all
 threads, of a second no-change resync). Run: ``.venv/bin/python -m bench.sync_bench`` or
 ``BENCH_USERS=2000 .venv/bin/python -m bench.sync_bench``.
@@ -44,6 +46,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+# Sizes run by default (`make bench`); the results are extrapolated to 100,000 users.
+DEFAULT_SIZES = "2000,5000"
 ROOT = Path(__file__).resolve().parent.parent
 DISTRICT = "bench-isd"
 TENANT = "4242"
@@ -527,7 +531,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.sync_bench", description=__doc__.split("\n")[0])
     parser.add_argument(
         "--users",
-        default=os.environ.get("BENCH_USERS", "100000"),
+        default=os.environ.get("BENCH_USERS", DEFAULT_SIZES),
         help="users, or a comma-separated list of sizes run one after the other and extrapolated (BENCH_USERS)",
     )
     parser.add_argument("--seed", type=int, default=_env_int("BENCH_SEED", 1))
