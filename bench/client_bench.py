@@ -35,31 +35,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.measure import cpu_s, env_int, load, peak_rss_mb
+
 ROOT = Path(__file__).resolve().parent.parent
 PAGE_SIZE = 1000
 CLIENT_ID = "emulator-client-id"
 CLIENT_SECRET = "emulator-client-secret"
 # What fetch_snapshot reads, in its order (client.SNAPSHOT_COLLECTIONS); the baseline reads the same.
 COLLECTIONS = ("orgs", "academicSessions", "courses", "classes", "users", "enrollments")
-
-
-def _env_int(name: str, default: int) -> int:
-    value = os.environ.get(name, "").strip()
-    return int(value.replace("_", "")) if value else default
-
-
-def _peak_rss_mb() -> float:
-    import resource
-
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
-
-
-def _cpu_s() -> float:
-    import resource
-
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
 
 
 # -- workers (each runs in a fresh process) ------------------------------------------------------
@@ -101,8 +84,8 @@ def worker_baseline(url: str) -> dict[str, Any]:
         "per_collection": totals,
         "import_s": imported - started,
         "fetch_s": done - imported,
-        "cpu_s": _cpu_s(),
-        "peak_rss_mb": _peak_rss_mb(),
+        "cpu_s": cpu_s(),
+        "peak_rss_mb": peak_rss_mb(),
     }
 
 
@@ -137,8 +120,8 @@ def worker_client(url: str, concurrency: int, profile: bool) -> dict[str, Any]:
         "per_collection": {n: s.received for n, s in statuses.items()},
         "import_s": imported - started,
         "fetch_s": done - imported,
-        "cpu_s": _cpu_s(),
-        "peak_rss_mb": _peak_rss_mb(),
+        "cpu_s": cpu_s(),
+        "peak_rss_mb": peak_rss_mb(),
         **_SPLIT,
     }
     if profiler is not None:
@@ -317,15 +300,10 @@ def run_worker(kind: str, url: str, concurrency: int, profile: bool = False) -> 
     return result
 
 
-def _load() -> str:
-    one, five, fifteen = os.getloadavg()
-    return f"{one:.2f} {five:.2f} {fifteen:.2f}"
-
-
 def orchestrate(users: int, seed: int, repeat: int, concurrency: int, profile: bool) -> int:
     print(
         f"client bench: {users:,} users (seed {seed}), page size {PAGE_SIZE}, client concurrency {concurrency}, "
-        f"{repeat} round(s); {os.cpu_count()} CPUs, load average {_load()}",
+        f"{repeat} round(s); {os.cpu_count()} CPUs, load average {load()}",
         flush=True,
     )
     emulator, url, ready_s = start_emulator(users, seed)
@@ -343,7 +321,7 @@ def orchestrate(users: int, seed: int, repeat: int, concurrency: int, profile: b
             print(
                 f"  round {round_no}: baseline {base['wall_s']:6.2f} s ({base['records'] / base['wall_s']:9,.0f} rec/s)"
                 f" | client {client['wall_s']:6.2f} s ({client['records'] / client['wall_s']:9,.0f} rec/s)"
-                f" | ratio {client['wall_s'] / base['wall_s']:.2f}x | load {_load()}",
+                f" | ratio {client['wall_s'] / base['wall_s']:.2f}x | load {load()}",
                 flush=True,
             )
         _summary(baselines, clients)
@@ -361,7 +339,7 @@ def orchestrate(users: int, seed: int, repeat: int, concurrency: int, profile: b
         except subprocess.TimeoutExpired:
             emulator.kill()
             emulator.wait()
-    print(f"  load average at the end: {_load()}")
+    print(f"  load average at the end: {load()}")
     return 0
 
 
@@ -414,11 +392,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.client_bench", description=__doc__.split("\n")[0])
     parser.add_argument("--worker", choices=("baseline", "client"), help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
-    parser.add_argument("--concurrency", type=int, default=_env_int("BENCH_CONCURRENCY", 4))
+    parser.add_argument("--concurrency", type=int, default=env_int("BENCH_CONCURRENCY", 4))
     parser.add_argument("--profile", action="store_true", default=os.environ.get("BENCH_PROFILE", "") not in ("", "0"))
-    parser.add_argument("--users", type=int, default=_env_int("BENCH_USERS", 100_000))
-    parser.add_argument("--seed", type=int, default=_env_int("BENCH_SEED", 1))
-    parser.add_argument("--repeat", type=int, default=_env_int("BENCH_REPEAT", 3))
+    parser.add_argument("--users", type=int, default=env_int("BENCH_USERS", 100_000))
+    parser.add_argument("--seed", type=int, default=env_int("BENCH_SEED", 1))
+    parser.add_argument("--repeat", type=int, default=env_int("BENCH_REPEAT", 3))
     args = parser.parse_args(argv)
     if args.worker:
         if args.worker == "baseline":

@@ -22,7 +22,6 @@ import argparse
 import gc
 import json
 import os
-import resource
 import sys
 import time
 from collections.abc import Iterator
@@ -42,6 +41,8 @@ from classlink_sync.rules.holdings import HeldAccount, HeldClass, HeldEnrollment
 from classlink_sync.rules.plan import Plan
 from classlink_sync.rules.planner import plan
 
+from bench.measure import peak_rss_mb
+
 FULL = {"users": 500_000, "classes": 25_000, "enrollments": 3_000_000}
 SCHOOLS = 50
 CLASSES_PER_STUDENT = 7
@@ -57,12 +58,6 @@ def _guid(kind: int, n: int) -> str:
     """A GUID-shaped sourcedId (real tenants often use GUIDs: the realistic size). References reuse
     the referenced record's string object, as the client's interning does."""
     return f"{n:08x}-{kind:04x}-4000-8000-{n:012x}"
-
-
-def peak_rss_mb() -> float:
-    """Whole-process peak resident set size in MB (ru_maxrss is KiB on Linux, bytes on macOS)."""
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
 
 
 def build_snapshot(scale: float) -> RosterSnapshot:

@@ -39,12 +39,13 @@ import datetime as dt
 import gc
 import multiprocessing as mp
 import os
-import resource
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from bench.measure import env_int, load, peak_rss_mb
 
 # Sizes run by default (`make bench`); the results are extrapolated to 100,000 users.
 DEFAULT_SIZES = "2000,5000"
@@ -54,21 +55,6 @@ TENANT = "4242"
 PAGE_SIZE = 1000
 BUDGET_S = 900.0  # one Lambda invocation
 LAMBDA_MAX_MB = 10_240
-
-
-def _env_int(name: str, default: int) -> int:
-    value = os.environ.get(name, "").strip()
-    return int(value.replace("_", "")) if value else default
-
-
-def _peak_rss_mb() -> float:
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
-
-
-def _load() -> str:
-    one, five, fifteen = os.getloadavg()
-    return f"{one:.2f} {five:.2f} {fifteen:.2f}"
 
 
 # -- child processes -----------------------------------------------------------------------------
@@ -255,7 +241,7 @@ def run(users: int, seed: int, updates: int, moto_mode: str, profile: bool, read
     bench_started = time.perf_counter()
     print(
         f"sync bench: {users:,} users (seed {seed}), {updates:,} name changes, moto {moto_mode}; "
-        f"{os.cpu_count()} CPUs, load average {_load()}",
+        f"{os.cpu_count()} CPUs, load average {load()}",
         flush=True,
     )
     emulator = _Child(_emulator_child, users, seed)
@@ -268,7 +254,7 @@ def run(users: int, seed: int, updates: int, moto_mode: str, profile: bool, read
         emulator.stop()
         if moto is not None:
             moto.stop()
-        print(f"  this size took {time.perf_counter() - bench_started:.0f} s; load average at the end {_load()}\n")
+        print(f"  this size took {time.perf_counter() - bench_started:.0f} s; load average at the end {load()}\n")
 
 
 def _bench(
@@ -437,7 +423,7 @@ def _bench(
             f"{read_items:,} items in {read_requests:,} requests (roster tables) = "
             f"{read_items / max(read_s, 1e-9):,.0f} items/s from moto{read_alone_text}"
         )
-        peak = _peak_rss_mb()
+        peak = peak_rss_mb()
         print(
             f"      peak RSS of the sync process (ru_maxrss, emulator and moto excluded): {peak:,.0f} MB "
             f"({rss_before:,.0f} MB before the first sync)"
@@ -534,8 +520,8 @@ def main(argv: list[str] | None = None) -> int:
         default=os.environ.get("BENCH_USERS", DEFAULT_SIZES),
         help="users, or a comma-separated list of sizes run one after the other and extrapolated (BENCH_USERS)",
     )
-    parser.add_argument("--seed", type=int, default=_env_int("BENCH_SEED", 1))
-    parser.add_argument("--updates", type=int, default=_env_int("BENCH_UPDATES", 1000))
+    parser.add_argument("--seed", type=int, default=env_int("BENCH_SEED", 1))
+    parser.add_argument("--updates", type=int, default=env_int("BENCH_UPDATES", 1000))
     parser.add_argument("--moto", choices=("process", "inprocess"), default=os.environ.get("BENCH_MOTO", "process"))
     parser.add_argument("--profile", action="store_true", default=os.environ.get("BENCH_PROFILE", "") not in ("", "0"))
     parser.add_argument(
