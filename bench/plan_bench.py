@@ -37,7 +37,7 @@ from classlink_sync.oneroster.records import (
     UserRecord,
 )
 from classlink_sync.rules.district import DistrictSettings
-from classlink_sync.rules.holdings import HeldAccount, HeldClass, HeldEnrollment, HeldSchool, Holdings
+from classlink_sync.rules.holdings import Holdings
 from classlink_sync.rules.plan import Plan
 from classlink_sync.rules.planner import plan
 
@@ -174,62 +174,15 @@ def holdings_after(first: Plan, district_id: str) -> Holdings:
     accounts = first.accounts["create"]
     while accounts:
         a = accounts.pop()
-        held.accounts.append(
-            HeldAccount(
-                a.account_id,
-                a.district_id,
-                a.username,
-                a.username_norm,
-                a.email_norm,
-                a.role,
-                a.active,
-                a.sourced_id,
-                a.digest,
-                a.managed,
-                a.given_name,
-                a.family_name,
-                a.email,
-                a.enabled,
-                a.school_ids,
-                a.grades,
-            )
-        )
+        held.accounts.append(a.as_held())
     classes = first.classes["create"]
     while classes:
         c = classes.pop()
-        held.classes.append(
-            HeldClass(
-                c.class_id,
-                c.sourced_id,
-                c.school_id,
-                c.title,
-                c.term_ids,
-                c.subject,
-                c.archived,
-                c.digest,
-                c.class_code,
-                c.course_id,
-                c.grades,
-            )
-        )
+        held.classes.append(c.as_held())
     for e in first.enrollments["create"]:  # built one at a time from the plan's rows
-        held.enrollments.append(
-            HeldEnrollment(
-                e.class_id,
-                e.account_id,
-                e.sourced_id,
-                e.archived,
-                e.digest,
-                e.class_sourced_id,
-                e.user_sourced_id,
-                e.role,
-                e.primary,
-                e.begin_date,
-                e.end_date,
-            )
-        )
+        held.enrollments.append(e.as_held())
     for s in first.schools["create"]:
-        held.schools.append(HeldSchool(s.sourced_id, s.archived, s.digest, s.name, s.identifier))
+        held.schools.append(s.as_held())
     return held
 
 

@@ -101,63 +101,22 @@ class FakeStore:
     def held_accounts(self, district_id: str) -> Iterable[HeldAccount]:
         for a in self.accounts.values():
             if a.district_id == district_id:
-                yield HeldAccount(
-                    a.account_id,
-                    a.district_id,
-                    a.username,
-                    a.username_norm,
-                    a.email_norm,
-                    a.role,
-                    a.active,
-                    a.sourced_id,
-                    a.digest,
-                    a.managed,
-                    a.given_name,
-                    a.family_name,
-                    a.email,
-                    a.enabled,
-                    a.school_ids,
-                    a.grades,
-                )
+                yield a.as_held()
 
     def held_classes(self, district_id: str) -> Iterable[HeldClass]:
         for c in self.classes.values():
             if c.district_id == district_id:
-                yield HeldClass(
-                    c.class_id,
-                    c.sourced_id,
-                    c.school_id,
-                    c.title,
-                    c.term_ids,
-                    c.subject,
-                    c.archived,
-                    c.digest,
-                    c.class_code,
-                    c.course_id,
-                    c.grades,
-                )
+                yield c.as_held()
 
     def held_enrollments(self, district_id: str) -> Iterable[HeldEnrollment]:
         for e in self.enrollments.values():
             if e.district_id == district_id:
-                yield HeldEnrollment(
-                    e.class_id,
-                    e.account_id,
-                    e.sourced_id,
-                    e.archived,
-                    e.digest,
-                    e.class_sourced_id,
-                    e.user_sourced_id,
-                    e.role,
-                    e.primary,
-                    e.begin_date,
-                    e.end_date,
-                )
+                yield e.as_held()
 
     def held_schools(self, district_id: str) -> Iterable[HeldSchool]:
         for (district, _sid), s in self.schools.items():
             if district == district_id:
-                yield HeldSchool(s.sourced_id, s.archived, s.digest, s.name, s.identifier)
+                yield s.as_held()
 
     def reservations(self, usernames_norm: Iterable[str]) -> Mapping[str, Reservation]:
         return {n: self.table[n] for n in usernames_norm if n in self.table}

@@ -20,6 +20,8 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, ClassVar, overload
 
+from classlink_sync.rules.holdings import HeldAccount, HeldClass, HeldEnrollment, HeldSchool
+
 # Actions per entity. An item appears under exactly one action in one plan.
 ACCOUNT_ACTIONS = ("create", "link", "relink", "reactivate", "update", "deactivate")
 RESERVATION_ACTIONS = ("add", "move", "release")
@@ -49,6 +51,14 @@ class AccountState:
     managed: bool  # R13: managed by ClassLink
     digest: str
 
+    def as_held(self) -> HeldAccount:
+        """What the store holds once this state is written (the planner's view of it)."""
+        return HeldAccount(
+            self.account_id, self.district_id, self.username, self.username_norm, self.email_norm, self.role,
+            self.active, self.sourced_id, self.digest, self.managed, self.given_name, self.family_name,
+            self.email, self.enabled, self.school_ids, self.grades,
+        )  # fmt: skip
+
 
 @dataclass(slots=True)
 class ReservationChange:
@@ -77,6 +87,13 @@ class ClassState:
     managed: bool
     digest: str
 
+    def as_held(self) -> HeldClass:
+        """What the store holds once this state is written."""
+        return HeldClass(
+            self.class_id, self.sourced_id, self.school_id, self.title, self.term_ids, self.subject,
+            self.archived, self.digest, self.class_code, self.course_id, self.grades,
+        )  # fmt: skip
+
 
 @dataclass(slots=True)
 class EnrollmentState:
@@ -93,6 +110,13 @@ class EnrollmentState:
     archived: bool
     managed: bool
     digest: str
+
+    def as_held(self) -> HeldEnrollment:
+        """What the store holds once this state is written."""
+        return HeldEnrollment(
+            self.class_id, self.account_id, self.sourced_id, self.archived, self.digest, self.class_sourced_id,
+            self.user_sourced_id, self.role, self.primary, self.begin_date, self.end_date,
+        )  # fmt: skip
 
 
 class StateRows(Sequence[Any]):
@@ -144,6 +168,10 @@ class SchoolState:
     identifier: str | None
     archived: bool
     digest: str
+
+    def as_held(self) -> HeldSchool:
+        """What the store holds once this state is written."""
+        return HeldSchool(self.sourced_id, self.archived, self.digest, self.name, self.identifier)
 
 
 @dataclass(slots=True)
