@@ -54,6 +54,25 @@ def _pre_existing_accounts(dataset: Any, path: Path) -> list[str]:
     return [row["username"] for row in rows]
 
 
+def onboard_demo_district(emulator: Any, dataset: Any) -> list[str]:
+    """Onboard ``demo-isd`` on the emulator's district, enabled today by staff override of the
+    14-day notice (R1), with every licensed school; returns those schools."""
+    from classlink_sync.store.districts import add_district
+
+    licensed = list(dataset.licensed_school_ids)
+    add_district(
+        DEMO_DISTRICT,
+        tenant_id=DEMO_TENANT,
+        oneroster_url=emulator.base_url,
+        client_id=emulator.client_id or "",
+        client_secret=emulator.client_secret or "",
+        schools=licensed,
+        enable_from=dt.datetime.now(dt.UTC).date(),
+        override_notice=True,
+    )
+    return licensed
+
+
 def run_demo(*, users: int = 400, seed: int = 7, serve: bool = False, out: Callable[[str], None] = print) -> int:
     from classlink_sync.local.cli.sync import fire_daily
     from classlink_sync.local.emulator.datagen import generate
@@ -62,7 +81,6 @@ def run_demo(*, users: int = 400, seed: int = 7, serve: bool = False, out: Calla
     from classlink_sync.settings import get_settings
     from classlink_sync.store import runs
     from classlink_sync.store.accounts import import_accounts
-    from classlink_sync.store.districts import add_district
     from classlink_sync.store.dynamo import METER, roster_tables
     from classlink_sync.sync.report import RunReport, render_text
 
@@ -77,17 +95,7 @@ def run_demo(*, users: int = 400, seed: int = 7, serve: bool = False, out: Calla
         with start_emulator(dataset) as emulator:
             out(f"  AWS endpoint  {stack.endpoint_url}")
             out(f"  OneRoster     {emulator.base_url}")
-            licensed = list(dataset.licensed_school_ids)
-            add_district(
-                DEMO_DISTRICT,
-                tenant_id=DEMO_TENANT,
-                oneroster_url=emulator.base_url,
-                client_id=emulator.client_id or "",
-                client_secret=emulator.client_secret or "",
-                schools=licensed,
-                enable_from=today,
-                override_notice=True,
-            )
+            licensed = onboard_demo_district(emulator, dataset)
             out(
                 f"Onboarded {DEMO_DISTRICT} (tenant {DEMO_TENANT}, {len(licensed)} licensed school(s); "
                 "enabled today by staff override of the 14-day notice, R1)"

@@ -8,7 +8,6 @@ onboards it as ``demo-isd``, prints the environment to export, and serves until 
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import time
 
 
@@ -25,11 +24,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _stack(args: argparse.Namespace) -> int:
     from moto.server import ThreadedMotoServer
 
-    from classlink_sync.local.demo import DEMO_DISTRICT, DEMO_TENANT
+    from classlink_sync.local.demo import DEMO_DISTRICT, onboard_demo_district
     from classlink_sync.local.emulator.datagen import generate
     from classlink_sync.local.emulator.server import start_emulator
     from classlink_sync.local.stack import start_local_stack
-    from classlink_sync.store.districts import add_district
 
     server = ThreadedMotoServer(ip_address=args.host, port=args.aws_port, verbose=False)
     server.start()
@@ -37,16 +35,7 @@ def _stack(args: argparse.Namespace) -> int:
     dataset = generate(seed=args.seed, users=args.users, username_prefix="DemoISD")
     emulator = start_emulator(dataset, host=args.host, port=args.emulator_port)
     try:
-        add_district(
-            DEMO_DISTRICT,
-            tenant_id=DEMO_TENANT,
-            oneroster_url=emulator.base_url,
-            client_id=emulator.client_id or "",
-            client_secret=emulator.client_secret or "",
-            schools=list(dataset.licensed_school_ids),
-            enable_from=dt.datetime.now(dt.UTC).date(),
-            override_notice=True,
-        )
+        onboard_demo_district(emulator, dataset)
         print("Local stack up. In another shell:")
         for key in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION"):
             print(f"  export {key}={stack.env[key]}")
