@@ -54,6 +54,15 @@ def _pre_existing_accounts(dataset: Any, path: Path) -> list[str]:
     return [row["username"] for row in rows]
 
 
+def _quietly(call: Callable[..., Any], *args: Any) -> Any:
+    """Run the handlers without the EMF metric lines Lambda would ship to CloudWatch (stdout)."""
+    import contextlib
+    import io
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        return call(*args)
+
+
 def onboard_demo_district(emulator: Any, dataset: Any) -> list[str]:
     """Onboard ``demo-isd`` on the emulator's district, enabled today by staff override of the
     14-day notice (R1), with every licensed school; returns those schools."""
@@ -106,7 +115,7 @@ def run_demo(*, users: int = 400, seed: int = 7, serve: bool = False, out: Calla
             out(f"Imported {len(imported.created)} account(s) that existed before onboarding: {', '.join(names)}")
 
             out(f"\nFiring the daily schedule for {today} (dispatcher -> SQS -> district sync)...")
-            daily = fire_daily(today.isoformat())
+            daily = _quietly(fire_daily, today.isoformat())
             out(
                 f"  dispatched {daily['dispatch'].get('sent')} district(s); "
                 f"queue drained: {len(daily['drain']['succeeded'])} ok, {len(daily['drain']['failed'])} failed\n"
@@ -117,7 +126,7 @@ def run_demo(*, users: int = 400, seed: int = 7, serve: bool = False, out: Calla
             tomorrow = today + dt.timedelta(days=1)
             settings = get_settings()
             METER.reset()
-            again = fire_daily(tomorrow.isoformat())
+            again = _quietly(fire_daily, tomorrow.isoformat())
             second = runs.list_runs(DEMO_DISTRICT, limit=1)[0]
             roster_writes = METER.writes(roster_tables(settings))
             out(
