@@ -167,3 +167,16 @@ def test_tables_follow_the_template(store):
         assert props["BillingMode"] == "PAY_PER_REQUEST"
         assert props["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
         assert props["SSESpecification"]["SSEEnabled"] is True
+
+
+def test_R1_a_refused_onboarding_leaves_the_existing_districts_credentials_alone(store):
+    """Re-running `districts add` for an onboarded district (or its tenant) must not overwrite the
+    credentials the daily sync uses."""
+    import json
+
+    first = onboard(store, "d1", tenant=7)
+    for retry in (dict(tenant="7"), dict(tenant="8")):
+        with pytest.raises(districts.OnboardingError):
+            onboard(store, "d1", client_id="other-key", client_secret="other-secret", **retry)
+    secret = districts.secrets_client(store.settings).get_secret_value(SecretId=first.secret_id)
+    assert json.loads(secret["SecretString"]) == {"client_id": "key", "client_secret": "s3cret-value"}

@@ -55,11 +55,11 @@ def _pre_existing_accounts(dataset: Any, path: Path) -> list[str]:
 
 
 def _quietly(call: Callable[..., Any], *args: Any) -> Any:
-    """Run the handlers without the EMF metric lines Lambda would ship to CloudWatch (stdout)."""
+    """Run the handlers without the log and EMF lines Lambda would ship to CloudWatch."""
     import contextlib
     import io
 
-    with contextlib.redirect_stdout(io.StringIO()):
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         return call(*args)
 
 

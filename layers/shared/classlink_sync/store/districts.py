@@ -173,6 +173,14 @@ def add_district(
             f"earliest ({NOTICE_DAYS} days' notice); {enable.isoformat()} needs an explicit staff override"
         )
     models = store.models
+    # Refuse before touching Secrets Manager: a refused onboarding must not overwrite the
+    # credentials of the district that already has this id (the transaction below still guards
+    # against a race between two onboardings).
+    if _exists(models.District, f"district#{district_id}"):
+        raise OnboardingError(f"R1: district {district_id} already exists")
+    holder = district_for_tenant(tenant, store=store)
+    if holder is not None:
+        raise OnboardingError(f"R1: ClassLink tenant {tenant} already belongs to district {holder}")
     secret_arn, created = _store_secret(store.settings, district_id, client_id, client_secret)
     item = models.District(
         pk=f"district#{district_id}",
@@ -205,6 +213,14 @@ def add_district(
             raise OnboardingError(f"R1: district {district_id} already exists") from None
         raise
     return _district(item)
+
+
+def _exists(model: Any, pk: str) -> bool:
+    try:
+        model.get(pk, consistent_read=True)
+    except model.DoesNotExist:
+        return False
+    return True
 
 
 def get_district(district_id: str, store: Store | None = None) -> District:

@@ -8,6 +8,7 @@ onboards it as ``demo-isd``, prints the environment to export, and serves until 
 from __future__ import annotations
 
 import argparse
+import logging
 import time
 
 
@@ -29,6 +30,7 @@ def _stack(args: argparse.Namespace) -> int:
     from classlink_sync.local.emulator.server import start_emulator
     from classlink_sync.local.stack import start_local_stack
 
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one access line per AWS call otherwise
     server = ThreadedMotoServer(ip_address=args.host, port=args.aws_port, verbose=False)
     server.start()
     stack = start_local_stack(endpoint_url=f"http://127.0.0.1:{args.aws_port}")

@@ -4,8 +4,10 @@ review runs (approve / discard a held run), export what a district has synced.""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
+import sys
 from dataclasses import asdict
 from typing import Any
 
@@ -138,9 +140,10 @@ def _daily(args: argparse.Namespace) -> int:
         print(json.dumps(result, indent=2, default=str))
     else:
         dispatch = result["dispatch"]
-        print(f"daily schedule for {dispatch.get('date')}: {dispatch.get('sent')} district(s) sent")
-        for district, why in (dispatch.get("skipped") or {}).items():
-            print(f"  skipped {district}: {why}")
+        print(
+            f"daily schedule for {dispatch.get('date')}: {dispatch.get('due')} due, {dispatch.get('sent')} sent, "
+            f"{dispatch.get('skipped')} skipped (not enabled yet, or already dispatched for that date)"
+        )
         drained = result["drain"]
         print(f"queue drained: {len(drained['succeeded'])} succeeded, {len(drained['failed'])} failed")
     return 1 if result["drain"]["failed"] else 0
@@ -156,9 +159,11 @@ def fire_daily(date: str) -> dict[str, Any]:
     from classlink_sync.sync.dispatch import sqs_client
 
     event = {"trigger": "schedule", "date": date}
-    dispatch = invoke("dispatcher", event, timeout_seconds=60)
-    settings = get_settings()
-    drain = drain_queue(sqs_client(get_store()), settings.require("sync_queue_url"))
+    # What the functions print (JSON logs, EMF) goes to CloudWatch in Lambda; here, to stderr.
+    with contextlib.redirect_stdout(sys.stderr):
+        dispatch = invoke("dispatcher", event, timeout_seconds=60)
+        settings = get_settings()
+        drain = drain_queue(sqs_client(get_store()), settings.require("sync_queue_url"))
     return {"dispatch": dispatch, "drain": asdict(drain)}
 
 
