@@ -45,9 +45,7 @@ def test_fetch_prints_counts_completeness_and_rejections(make_client, monkeypatc
 
 
 def test_fetch_incomplete_exits_1_and_writes_json(make_client, monkeypatch, capsys, tmp_path) -> None:
-    server = FakeRoster(
-        district(), fault=lambda n, r: httpx.Response(404) if "/courses" in r.url.path else None
-    )
+    server = FakeRoster(district(), fault=lambda n, r: httpx.Response(404) if "/courses" in r.url.path else None)
     monkeypatch.setattr(fetch, "make_client", lambda args: make_client(server))
     args = parse([*ARGS, "--out", str(tmp_path)])
     assert args.func(args) == 1

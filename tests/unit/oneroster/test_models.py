@@ -106,9 +106,7 @@ def test_class_type_any_case(raw: str) -> None:
     assert one("classes", {"sourcedId": "c1", "classType": raw}).class_type == "homeroom"
 
 
-@pytest.mark.parametrize(
-    ("role", "org_type"), [("Teacher", "School"), ("TEACHER", "SCHOOL"), ("teacher", "school")]
-)
+@pytest.mark.parametrize(("role", "org_type"), [("Teacher", "School"), ("TEACHER", "SCHOOL"), ("teacher", "school")])
 def test_role_and_org_type_any_case(role: str, org_type: str) -> None:
     assert one("users", {"sourcedId": "u1", "role": role}).role == "teacher"
     assert one("enrollments", {"sourcedId": "e1", "role": role}).role == "teacher"
@@ -171,9 +169,7 @@ def test_impossible_dates_are_rejected_naming_the_field(raw: object) -> None:
 
 
 def test_numbers_where_strings_are_meant() -> None:
-    record = one(
-        "users", {"sourcedId": 18125, "identifier": 17580, "grades": [11], "orgs": [{"sourcedId": 2}]}
-    )
+    record = one("users", {"sourcedId": 18125, "identifier": 17580, "grades": [11], "orgs": [{"sourcedId": 2}]})
     assert (record.sourced_id, record.identifier, record.grades, record.org_ids) == (
         "18125",
         "17580",
@@ -230,9 +226,7 @@ def test_R4_unusable_record_is_rejected_alone_naming_id_and_field(raw: object, f
     assert [r.sourced_id for r in records] == ["u1", "u2"]
     assert len(rejected) == 1
     assert rejected[0].collection == "users" and rejected[0].field == field
-    expected_id = (
-        raw.get("sourcedId") if isinstance(raw, dict) and isinstance(raw.get("sourcedId"), str) else None
-    )
+    expected_id = raw.get("sourcedId") if isinstance(raw, dict) and isinstance(raw.get("sourcedId"), str) else None
     assert rejected[0].sourced_id == (expected_id or None)
     assert rejected[0].message.startswith(field)
 

@@ -64,9 +64,7 @@ def test_backoff_is_capped_by_max_delay(make_client, sleeps) -> None:
 
 
 def test_retry_after_seconds_is_honoured(make_client, sleeps) -> None:
-    server = FakeRoster(
-        {"users": users(5)}, fault=failing(2, httpx.Response(429, headers={"Retry-After": "7"}))
-    )
+    server = FakeRoster({"users": users(5)}, fault=failing(2, httpx.Response(429, headers={"Retry-After": "7"})))
     assert make_client(server).fetch_collection("users")[2].complete
     assert sleeps == [7.0, 7.0]
 
@@ -74,9 +72,7 @@ def test_retry_after_seconds_is_honoured(make_client, sleeps) -> None:
 def test_retry_after_http_date_is_honoured(make_client, sleeps) -> None:
     now = 1_800_000_000.0
     later = formatdate(now + 30, usegmt=True)
-    server = FakeRoster(
-        {"users": users(5)}, fault=failing(1, httpx.Response(503, headers={"Retry-After": later}))
-    )
+    server = FakeRoster({"users": users(5)}, fault=failing(1, httpx.Response(503, headers={"Retry-After": later})))
     assert make_client(server, clock=lambda: now).fetch_collection("users")[2].complete
     assert sleeps == [30.0]
 
@@ -91,9 +87,7 @@ def test_connection_and_read_errors_are_retried(make_client, sleeps) -> None:
 
 def test_per_request_attempts_run_out_with_a_clear_error(make_client, sleeps) -> None:
     server = FakeRoster({"users": users(5)}, fault=failing(99, httpx.Response(503, json=IMSX_429)))
-    records, _, status = make_client(server, retry=RetryPolicy(max_attempts=3, budget=50)).fetch_collection(
-        "users"
-    )
+    records, _, status = make_client(server, retry=RetryPolicy(max_attempts=3, budget=50)).fetch_collection("users")
     assert records == {} and not status.complete
     assert len(server.seen) == 3 and len(sleeps) == 2
     assert f"url={BASE}/users?limit=1000&offset=0" in status.reason
@@ -159,9 +153,7 @@ def test_truncated_json_is_retried(make_client, sleeps) -> None:
 
 
 def test_malformed_json_that_never_heals_is_reported(make_client) -> None:
-    server = FakeRoster(
-        {"users": users(5)}, fault=failing(99, httpx.Response(200, content=b"<html>oops</html>"))
-    )
+    server = FakeRoster({"users": users(5)}, fault=failing(99, httpx.Response(200, content=b"<html>oops</html>")))
     records, _, status = make_client(server).fetch_collection("users")
     assert records == {} and not status.complete
     assert "malformed JSON" in status.reason and "attempts=4" in status.reason
@@ -192,11 +184,7 @@ def test_failure_part_way_keeps_what_was_read(make_client) -> None:
             "failure error: Rate limit",
         ),
         (
-            {
-                "statusInfoSet": {
-                    "imsx_StatusInfo": [{"imsx_codeMajor": "failure", "imsx_CodeMinor": "unknownobject"}]
-                }
-            },
+            {"statusInfoSet": {"imsx_StatusInfo": [{"imsx_codeMajor": "failure", "imsx_CodeMinor": "unknownobject"}]}},
             "failure unknownobject",
         ),
         ({"error": "nope"}, None),

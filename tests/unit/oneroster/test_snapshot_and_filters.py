@@ -18,9 +18,7 @@ def district() -> dict[str, list[dict]]:
             {"sourcedId": "d1", "type": "district", "name": "ISD"},
             {"sourcedId": "s1", "type": "SCHOOL", "name": "High", "parent": ref("d1")},
         ],
-        "academicSessions": [
-            {"sourcedId": "t1", "type": "term", "startDate": "2026-09-01", "endDate": "2027-01-31"}
-        ],
+        "academicSessions": [{"sourcedId": "t1", "type": "term", "startDate": "2026-09-01", "endDate": "2027-01-31"}],
         "courses": [{"sourcedId": "co1", "title": "French 1", "org": ref("s1")}],
         "classes": [
             {
@@ -77,9 +75,7 @@ def test_R9_delta_snapshot_filters_by_date_and_is_never_complete(make_client) ->
 
 
 def test_R9_failure_part_way_gives_an_incomplete_snapshot_that_keeps_what_it_read(make_client) -> None:
-    server = FakeRoster(
-        district(), fault=lambda n, r: httpx.Response(500) if "/courses" in r.url.path else None
-    )
+    server = FakeRoster(district(), fault=lambda n, r: httpx.Response(500) if "/courses" in r.url.path else None)
     snapshot = make_client(server).fetch_snapshot()
     assert not snapshot.complete
     assert set(snapshot.orgs) == {"d1", "s1"} and "t1" in snapshot.academic_sessions
@@ -94,9 +90,7 @@ def test_snapshot_collects_rejections(make_client) -> None:
     data = district()
     data["users"].append({"sourcedId": "bad", "enabledUser": "sometimes"})
     snapshot = make_client(FakeRoster(data)).fetch_snapshot()
-    assert [(r.collection, r.sourced_id, r.field) for r in snapshot.rejected] == [
-        ("users", "bad", "enabledUser")
-    ]
+    assert [(r.collection, r.sourced_id, r.field) for r in snapshot.rejected] == [("users", "bad", "enabledUser")]
     assert snapshot.collections["users"].complete  # a rejected record was still received (R4 reports it)
 
 

@@ -8,8 +8,11 @@ as ``{href, sourcedId, type}`` or a bare id; dates as date or date-time (kept as
 numbers where strings are meant. ``metadata`` is never read (R4); password, phone, sms and
 demographics are never modelled, so never kept (R15).
 
-``parse_page`` validates a whole page in one call and, only when that fails, record by record, so
-one bad record becomes a ``Rejected`` naming its sourcedId and field and never fails its page.
+``parse_page`` builds each record of the common, well-formed shape directly (the fast path, ~2.7x
+cheaper in CPU than pydantic, same results: tests/unit/oneroster/test_models_fast_path.py)
+and sends any other record through its pydantic model, which stays the source of truth for
+quirks, so one bad record becomes a ``Rejected`` naming its sourcedId and field and never fails
+its page.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from __future__ import annotations
 import re
 import sys
 from collections.abc import Callable, Iterable
+from dataclasses import fields
 from datetime import date, datetime
 from typing import Annotated, Any, ClassVar
 
@@ -26,7 +30,6 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
-    TypeAdapter,
     ValidationError,
     model_validator,
 )
@@ -180,9 +183,7 @@ class OrgModel(_Base):
     parent: Ref = None
 
     def to_record(self, tuples: Callable[[tuple[str, ...]], tuple[str, ...]]) -> OrgRecord:
-        return OrgRecord(
-            _intern(self.sourced_id), self.status, self.name, self.type, self.identifier, self.parent
-        )
+        return OrgRecord(_intern(self.sourced_id), self.status, self.name, self.type, self.identifier, self.parent)
 
 
 class AcademicSessionModel(_Base):
@@ -343,14 +344,333 @@ class TupleInterner:
         return self._seen.setdefault(value, value)
 
 
-_ADAPTERS: dict[type[_Base], TypeAdapter[list[Any]]] = {}
+# -- the fast path ------------------------------------------------------------------------------
+# Nearly every record of a real page has the common, well-formed shape: plain strings without edge
+# whitespace, GUIDRef objects, ``"true"``/``"false"`` booleans, ``YYYY-MM-DD`` dates. For those,
+# ``_fast_*`` below build the compact record directly, field by field, and give exactly what the
+# model would. Anything else (a number where a string is meant, a string with edge whitespace or
+# an invalid code point, a comma-separated list, a bare-href reference, an unknown spelling of a
+# status or boolean, an impossible date, a missing sourcedId...) raises ``_Slow`` and the whole
+# record goes through its pydantic model, which stays the one source of truth for quirks and for
+# the ``Rejected`` naming sourcedId and field. Like the models, the fast path reads only the
+# standard fields: never ``metadata`` (R4), never password, phone or sms (R15).
 
 
-def _adapter(model: type[_Base]) -> TypeAdapter[list[Any]]:
-    adapter = _ADAPTERS.get(model)
-    if adapter is None:
-        adapter = _ADAPTERS[model] = TypeAdapter(list[model])  # type: ignore[valid-type]
-    return adapter
+class _Slow(Exception):
+    """The record is not of the common shape: validate it with its model instead."""
+
+
+def _no_surrogates(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False  # lone surrogates: pydantic rejects them as "not a valid string"
+    return True
+
+
+def _t(value: Any) -> str | None:
+    """An optional string field: the value as is, or None when missing, null or blank."""
+    if value.__class__ is str:
+        if value.strip() == value:  # no edge whitespace, so pydantic's strip changes nothing
+            if value.isascii() or _no_surrogates(value):
+                return value or None
+        elif not value.strip():
+            return None  # blank means null (_drop_blanks)
+    elif value is None:
+        return None
+    raise _Slow
+
+
+def _it(value: Any) -> str | None:
+    """An optional string that repeats across records (names, titles, course codes): interned, so
+    equal values share one object, as pydantic's string cache made them share before."""
+    text = _t(value)
+    return None if text is None else _intern(text)
+
+
+def _sid(value: Any) -> str:
+    """The record's own sourcedId: a clean, non-empty string."""
+    if value.__class__ is str and value and value.strip() == value and (value.isascii() or _no_surrogates(value)):
+        return value
+    raise _Slow
+
+
+def _low(value: Any) -> str | None:
+    """An enumeration (role, type, classType): lower case, interned; the few spellings are cached."""
+    if value.__class__ is str:
+        low = _LOWER.get(value)
+        if low is not None:
+            return low
+    text = _t(value)
+    if text is None:
+        return None
+    low = _intern(text.lower())
+    if len(_LOWER) < 1_000:
+        _LOWER[text] = low
+    return low
+
+
+_LOWER: dict[str, str] = {}  # clean spelling -> lower case, interned (bounded)
+
+
+def _st(value: Any) -> str:
+    if value is None:
+        return ACTIVE
+    if value.__class__ is str:
+        status = _STATUS_EXACT.get(value)
+        if status is not None:
+            return status
+        if not value.strip():
+            return ACTIVE  # blank: the default
+    raise _Slow
+
+
+_STATUS_EXACT = {
+    spelling: status
+    for word, status in _STATUS.items()
+    for spelling in {word, word.upper(), word.capitalize(), {"tobedeleted": "toBeDeleted"}.get(word, word)}
+}
+
+
+def _flag(value: Any) -> bool | None:
+    if value is True or value is False:
+        return value
+    if value.__class__ is str:
+        flag = _BOOLS.get(value)
+        if flag is not None:
+            return flag
+        if not value.strip():
+            return None
+    elif value is None:
+        return None
+    raise _Slow
+
+
+_BOOLS = {"true": True, "True": True, "TRUE": True, "false": False, "False": False, "FALSE": False}
+
+
+def _dt(value: Any) -> str | None:
+    if value.__class__ is str:
+        text = _DATES.get(value)  # the common case: a plain date seen before
+        if text is not None:
+            return text
+        if len(value) == 10 or (len(value) > 10 and value[10] in "T "):
+            text = _DATES.get(value[:10])
+            if text is not None:
+                return text
+            text = value[:10]
+            if _PLAIN_DATE.fullmatch(text):
+                try:
+                    date.fromisoformat(text)
+                except ValueError:
+                    raise _Slow from None
+                text = _intern(text)
+                if len(_DATES) < 10_000:
+                    _DATES[text] = text
+                return text
+        elif not value.strip():
+            return None
+    elif value is None:
+        return None
+    raise _Slow
+
+
+_PLAIN_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_DATES: dict[str, str] = {}  # valid dates seen, interned (bounded)
+
+
+def _one_ref(value: Any) -> str:
+    """A GUIDRef object whose sourcedId is a clean string -> that id, interned."""
+    if value.__class__ is dict:
+        sourced_id = value.get("sourcedId")
+        if (
+            sourced_id.__class__ is str
+            and sourced_id
+            and sourced_id.strip() == sourced_id
+            and (sourced_id.isascii() or _no_surrogates(sourced_id))
+        ):
+            return _intern(sourced_id)
+    raise _Slow
+
+
+def _rf(value: Any) -> str | None:
+    if value.__class__ is dict:  # _one_ref, inlined: three of these a record on enrollments
+        sourced_id = value.get("sourcedId")
+        if (
+            sourced_id.__class__ is str
+            and sourced_id
+            and sourced_id.strip() == sourced_id
+            and (sourced_id.isascii() or _no_surrogates(sourced_id))
+        ):
+            return _intern(sourced_id)
+        raise _Slow
+    text = _t(value)  # a bare id, or missing/null/blank
+    return None if text is None else _intern(text)
+
+
+def _rfs(value: Any) -> tuple[str, ...]:
+    if value.__class__ is list:
+        if len(value) == 1:  # the usual case (a user's one school, a class's one term)
+            return (_one_ref(value[0]),)
+        return tuple([_one_ref(item) for item in value])
+    if value is None or value == "":
+        return ()
+    raise _Slow
+
+
+def _strs(value: Any) -> tuple[str, ...]:
+    if value.__class__ is list:
+        out = []
+        for item in value:
+            if item.__class__ is not str or not item or item.strip() != item:
+                raise _Slow
+            if not item.isascii() and not _no_surrogates(item):
+                raise _Slow
+            out.append(_intern(item))
+        return tuple(out)
+    if value.__class__ is str and "," not in value:
+        text = _t(value)
+        return () if text is None else (_intern(text),)
+    if value is None:
+        return ()
+    raise _Slow
+
+
+Tuples = Callable[[tuple[str, ...]], tuple[str, ...]]
+
+
+def _maker(cls: type[Any]) -> Callable[..., Any]:
+    """A positional constructor for a frozen, slotted record class of ``records.py`` that does
+    what its generated ``__init__`` does, twice as fast: that ``__init__`` calls
+    ``object.__setattr__(self, name, value)`` per field (about 1 µs a record, a fifth of the fast
+    path); this one sets each slot through its descriptor. Classes with a ``__post_init__`` or
+    without slots get their own constructor."""
+    names = [f.name for f in fields(cls)]
+    if hasattr(cls, "__post_init__") or getattr(cls, "__slots__", None) != tuple(names):
+        return cls
+    args = ", ".join(f"v{i}" for i in range(len(names)))
+    body = "".join(f"    s{i}(o, v{i})\n" for i in range(len(names)))
+    scope: dict[str, Any] = {"new": object.__new__, "cls": cls}
+    scope.update({f"s{i}": cls.__dict__[name].__set__ for i, name in enumerate(names)})
+    exec(f"def make({args}):\n    o = new(cls)\n{body}    return o\n", scope)
+    make: Callable[..., Any] = scope["make"]
+    make.__qualname__ = make.__name__ = f"make_{cls.__name__}"
+    return make
+
+
+_make_org = _maker(OrgRecord)
+_make_session = _maker(AcademicSessionRecord)
+_make_course = _maker(CourseRecord)
+_make_class = _maker(ClassRecord)
+_make_user = _maker(UserRecord)
+_make_enrollment = _maker(EnrollmentRecord)
+
+
+def _fast_org(d: dict[str, Any], tuples: Tuples) -> OrgRecord:
+    get = d.get
+    return _make_org(
+        _intern(_sid(get("sourcedId"))),
+        _st(get("status")),
+        _t(get("name")),
+        _low(get("type")),
+        _t(get("identifier")),
+        _rf(get("parent")),
+    )
+
+
+def _fast_session(d: dict[str, Any], tuples: Tuples) -> AcademicSessionRecord:
+    get = d.get
+    school_year = _t(get("schoolYear"))
+    return _make_session(
+        _intern(_sid(get("sourcedId"))),
+        _st(get("status")),
+        _t(get("title")),
+        _low(get("type")),
+        _dt(get("startDate")),
+        _dt(get("endDate")),
+        _rf(get("parent")),
+        None if school_year is None else _intern(school_year),
+    )
+
+
+def _fast_course(d: dict[str, Any], tuples: Tuples) -> CourseRecord:
+    get = d.get
+    return _make_course(
+        _intern(_sid(get("sourcedId"))),
+        _st(get("status")),
+        _it(get("title")),
+        _it(get("courseCode")),
+        _rf(get("schoolYear")),
+        _rf(get("org")),
+        tuples(_strs(get("subjects"))),
+    )
+
+
+def _fast_class(d: dict[str, Any], tuples: Tuples) -> ClassRecord:
+    get = d.get
+    return _make_class(
+        _intern(_sid(get("sourcedId"))),
+        _st(get("status")),
+        _it(get("title")),
+        _t(get("classCode")),
+        _low(get("classType")),
+        _rf(get("school")),
+        _rf(get("course")),
+        tuples(_rfs(get("terms"))),
+        tuples(_strs(get("subjects"))),
+        tuples(_strs(get("grades"))),
+    )
+
+
+def _fast_user(d: dict[str, Any], tuples: Tuples) -> UserRecord:
+    get = d.get
+    enabled = _flag(get("enabledUser"))
+    return _make_user(
+        _intern(_sid(get("sourcedId"))),
+        _st(get("status")),
+        _t(get("username")),
+        True if enabled is None else enabled,
+        _it(get("givenName")),
+        _it(get("familyName")),
+        _low(get("role")),
+        _t(get("email")),
+        _t(get("identifier")),
+        tuples(_rfs(get("orgs"))),
+        tuples(_strs(get("grades"))),
+    )
+
+
+def _fast_enrollment(d: dict[str, Any], tuples: Tuples) -> EnrollmentRecord:
+    get = d.get
+    return _make_enrollment(
+        _sid(get("sourcedId")),  # not interned: nothing refers to an enrollment
+        _st(get("status")),
+        _rf(get("user")),
+        _rf(get("class")),
+        _rf(get("school")),
+        _low(get("role")),
+        bool(_flag(get("primary"))),
+        _dt(get("beginDate")),
+        _dt(get("endDate")),
+    )
+
+
+_FAST: dict[type[_Base], Callable[[dict[str, Any], Tuples], Record]] = {
+    OrgModel: _fast_org,
+    AcademicSessionModel: _fast_session,
+    CourseModel: _fast_course,
+    ClassModel: _fast_class,
+    UserModel: _fast_user,
+    EnrollmentModel: _fast_enrollment,
+}
+
+
+def _slow_record(model: type[_Base], collection: str, item: Any, tuples: Tuples) -> Record | Rejected:
+    """One record through its pydantic model: the compact record, or why it was rejected."""
+    try:
+        return model.model_validate(item).to_record(tuples)
+    except ValidationError as exc:
+        return _rejection(collection, item, exc)
 
 
 def _rejection(collection: str, item: Any, error: ValidationError) -> Rejected:
@@ -371,21 +691,32 @@ def _rejection(collection: str, item: Any, error: ValidationError) -> Rejected:
 def parse_page(
     path: str,
     items: Iterable[Any],
-    tuples: Callable[[tuple[str, ...]], tuple[str, ...]] | None = None,
+    tuples: Tuples | None = None,
+    *,
+    fast: bool = True,
 ) -> tuple[list[Record], list[Rejected]]:
-    """Validate one page of raw records into compact records and rejections (SPEC §1, R4, R15)."""
+    """Validate one page of raw records into compact records and rejections (SPEC §1, R4, R15).
+
+    Each record takes the fast path when it has the common shape, else its pydantic model (which
+    names the sourcedId and field of a record it rejects). ``fast=False`` sends every record
+    through its model: the reference the fast path is tested against.
+    """
     model, collection = collection_info(path)
     tuples = tuples or TupleInterner()
-    items = list(items)
-    try:
-        models = _adapter(model).validate_python(items)
-    except ValidationError:
-        records: list[Record] = []
-        rejected: list[Rejected] = []
-        for item in items:
+    build = _FAST[model] if fast else None
+    records: list[Record] = []
+    rejected: list[Rejected] = []
+    keep = records.append
+    for item in items:
+        if build is not None and item.__class__ is dict:
             try:
-                records.append(model.model_validate(item).to_record(tuples))
-            except ValidationError as exc:
-                rejected.append(_rejection(collection, item, exc))
-        return records, rejected
-    return [m.to_record(tuples) for m in models], []
+                keep(build(item, tuples))
+                continue
+            except Exception:  # _Slow, or any surprise: the model decides
+                pass
+        result = _slow_record(model, collection, item, tuples)
+        if isinstance(result, Rejected):
+            rejected.append(result)
+        else:
+            keep(result)
+    return records, rejected
