@@ -139,3 +139,20 @@ def test_at_most_two_predicates_joined_by_and_or() -> None:
 )
 def test_delta_filter_by_date_last_modified(since, expected: str) -> None:
     assert modified_since(since) == expected
+
+
+def test_fetching_collects_less_often_and_restores_the_collector_afterwards() -> None:
+    import gc
+
+    from classlink_sync.oneroster.client import fewer_gc_passes
+
+    before = gc.get_threshold()
+    with fewer_gc_passes(young_threshold=before[0] + 1000):
+        assert gc.get_threshold()[0] == before[0] + 1000
+    assert gc.get_threshold() == before
+    try:
+        with fewer_gc_passes(young_threshold=before[0] + 1000):
+            raise RuntimeError("a failed fetch")
+    except RuntimeError:
+        pass
+    assert gc.get_threshold() == before
