@@ -46,7 +46,6 @@ class RunReport:
     guard_reasons: list[str] = field(default_factory=list)
     recommended_for_removal: list[str] = field(default_factory=list)
     roster_writes: int = 0
-    bookkeeping_writes: int = 0
     error: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
 
@@ -111,7 +110,7 @@ def render_text(report: RunReport, *, examples_per_rule: int = 3) -> str:
         for entity, outcomes in report.counts.items():
             shown = ", ".join(f"{k} {v}" for k, v in outcomes.items() if v)
             lines.append(f"    {entity:<12} {shown or 'nothing'}")
-    lines.append(f"  Roster writes: {report.roster_writes} (bookkeeping writes: {report.bookkeeping_writes})")
+    lines.append(f"  Roster writes: {report.roster_writes} (accounts, reservations, classes, enrolments, schools)")
     if report.recommended_for_removal:
         lines.append(
             f"  Accounts recommended for removal (not in ClassLink, left unchanged, R6): "

@@ -115,9 +115,20 @@ def _import(args: argparse.Namespace) -> int:
 
 def _reset(args: argparse.Namespace) -> int:
     _prepare()
-    from classlink_sync.store.accounts import reset_district
+    import uuid
 
-    result = reset_district(args.district_id)
+    from classlink_sync.store import locks
+    from classlink_sync.store.accounts import reset_district
+    from classlink_sync.sync.service import LEASE_SECONDS
+
+    # R2 rewrites the district's items: never while a sync of it is writing (R14 lease).
+    holder = f"reset-{uuid.uuid4().hex[:8]}"
+    if not locks.acquire_lease(args.district_id, holder, LEASE_SECONDS):
+        raise CLIError(f"a sync of district {args.district_id} is running (R14); reset it when that sync ends")
+    try:
+        result = reset_district(args.district_id)
+    finally:
+        locks.release_lease(args.district_id, holder)
     print(
         f"R2 reset of {args.district_id}: {result.accounts_deactivated} account(s) deactivated, "
         f"{result.classes_archived} class(es) and {result.enrollments_archived} enrolment(s) archived; "
