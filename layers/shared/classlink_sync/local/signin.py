@@ -35,6 +35,7 @@ class LocalSso:
     base_url: str  # our HTTP API on 127.0.0.1
     sso_app: Any  # ClassLinkSsoApp
     server: Any
+    saved_env: dict[str, str | None] = field(default_factory=dict)
 
     @property
     def login_url(self) -> str:
@@ -43,6 +44,11 @@ class LocalSso:
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+        for key, value in self.saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def start_local_sso(emulator: Any, tenant_id: str, users: list[dict[str, Any]]) -> LocalSso:
@@ -62,23 +68,23 @@ def start_local_sso(emulator: Any, tenant_id: str, users: list[dict[str, Any]]) 
     base_url = f"http://127.0.0.1:{server.server_address[1]}"
     client_id, client_secret = "this-is-school-local", secrets.token_urlsafe(24)
     sso.register_client(client_id, client_secret, [f"{base_url}/sso/classlink/callback"])
-    os.environ.update(
-        {
-            "CLASSLINK_LAUNCHPAD_URL": emulator.url,
-            "CLASSLINK_NODEAPI_URL": emulator.url,
-            "SSO_REDIRECT_URI": f"{base_url}/sso/classlink/callback",
-            "APP_URL": f"{base_url}/app/",
-            "SSO_ALLOWED_RETURN_PATHS": "/app/",
-            "CLASSLINK_CLIENT_ID": client_id,
-            "CLASSLINK_CLIENT_SECRET": client_secret,
-            "SESSION_KEY": secrets.token_urlsafe(32),
-        }
-    )
+    env = {
+        "CLASSLINK_LAUNCHPAD_URL": emulator.url,
+        "CLASSLINK_NODEAPI_URL": emulator.url,
+        "SSO_REDIRECT_URI": f"{base_url}/sso/classlink/callback",
+        "APP_URL": f"{base_url}/app/",
+        "SSO_ALLOWED_RETURN_PATHS": "/app/",
+        "CLASSLINK_CLIENT_ID": client_id,
+        "CLASSLINK_CLIENT_SECRET": client_secret,
+        "SESSION_KEY": secrets.token_urlsafe(32),
+    }
+    saved_env = {key: os.environ.get(key) for key in env}
+    os.environ.update(env)
     module = load_handler_module("sso")
     module.configure()  # read the settings above on the next request
     handlers.append(lambda event, _ctx: module.lambda_handler(event, LambdaContext("sso", timeout_seconds=10)))
     threading.Thread(target=server.serve_forever, name="sso-serve", daemon=True).start()
-    return LocalSso(base_url=base_url, sso_app=sso, server=server)
+    return LocalSso(base_url=base_url, sso_app=sso, server=server, saved_env=saved_env)
 
 
 def sign_in(login_url: str, app_url: str, *, max_hops: int = 8) -> SignInResult:

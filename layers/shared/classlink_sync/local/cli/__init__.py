@@ -8,10 +8,11 @@ starts fast.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 # Modules under classlink_sync.local.cli that register commands, in help order.
 COMMAND_MODULES: tuple[str, ...] = (
@@ -38,19 +39,35 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    # A command's stdout is its result (`--json` must parse): the core's JSON logs stay at WARNING
-    # unless LOG_LEVEL asks for more, and no EMF metrics are printed (they are CloudWatch's).
-    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", os.environ.get("LOG_LEVEL", "WARNING"))
-    os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.func(args) or 0)
+        with _quiet_core():
+            return int(args.func(args) or 0)
     except KeyboardInterrupt:
         return 130
     except CLIError as exc:
         print(f"classlink-sync {args.command}: {exc}", file=sys.stderr)
         return 2
+
+
+@contextlib.contextmanager
+def _quiet_core() -> Iterator[None]:
+    """A command's stdout is its result (`--json` must parse): the core's JSON logs stay at WARNING
+    unless LOG_LEVEL asks for more, and no EMF metrics are printed (they are CloudWatch's). The
+    environment is restored afterwards (tests call ``main`` in-process)."""
+    wanted = {"POWERTOOLS_LOG_LEVEL": os.environ.get("LOG_LEVEL", "WARNING"), "POWERTOOLS_METRICS_DISABLED": "true"}
+    saved = {key: os.environ.get(key) for key in wanted}
+    for key, value in wanted.items():
+        os.environ.setdefault(key, value)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 class CLIError(Exception):
