@@ -103,6 +103,10 @@ def handler_loader() -> Iterator[Any]:
 
     def load(function_dir: str) -> ModuleType:
         module = load_handler(function_dir)
+        # Powertools keeps one metric set per process, shared by every Metrics instance: start
+        # each handler as a cold start would, without what earlier tests left unflushed.
+        if hasattr(module, "metrics"):
+            module.metrics.clear_metrics()
         loaded.append(module.__name__)
         return module
 

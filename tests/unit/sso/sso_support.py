@@ -187,6 +187,15 @@ class Browser:
         return self.get(self.authorize(login["headers"]["Location"]))
 
 
+def _powertools_loggers() -> list[logging.Logger]:
+    """The loggers Powertools configured (it marks them with an ``init`` attribute), the package
+    logger, and their children."""
+    names = list(logging.root.manager.loggerDict)
+    # The handler copies its configuration to the package logger, so the core logs as JSON too.
+    services = [n for n in names if getattr(logging.getLogger(n), "init", False)] + ["classlink_sync"]
+    return [logging.getLogger(n) for n in names if any(n == s or n.startswith(s + ".") for s in services)]
+
+
 class LogCapture:
     """Everything logged while active: the Powertools handler's stream and the root logger."""
 
@@ -202,12 +211,20 @@ class LogCapture:
         root.setLevel(logging.DEBUG)
         root.addHandler(self._root_handler)
         self._old_stream = self._pt.setStream(self.buffer) if self._pt is not None else None
+        # Loggers of one service share a level for the whole process, set by whichever came first
+        # (another test may have run the handlers at WARNING): capture at INFO, as deployed.
+        self._service_loggers = [lg for lg in _powertools_loggers() if lg.level != logging.INFO]
+        self._service_levels = [lg.level for lg in self._service_loggers]
+        for lg in self._service_loggers:
+            lg.setLevel(logging.INFO)
         return self
 
     def __exit__(self, *exc: object) -> None:
         root = logging.getLogger()
         root.removeHandler(self._root_handler)
         root.setLevel(self._old_level)
+        for lg, level in zip(self._service_loggers, self._service_levels, strict=True):
+            lg.setLevel(level)
         if self._pt is not None and self._old_stream is not None:
             self._pt.setStream(self._old_stream)
 
