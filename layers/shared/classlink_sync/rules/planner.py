@@ -398,6 +398,17 @@ class _Planner:
         for sid in sorted(held_schools):
             self.remove_school(held_schools[sid], absent=True)
 
+    def may_remove(self, entity: str, *, already_removed: bool) -> bool:
+        """R9: whether a removal is written now; counts why not (already removed, or withheld
+        because the fetch was incomplete)."""
+        if already_removed:
+            self.count(entity, "unchanged")
+            return False
+        if not self.complete:
+            self.count(entity, "withheld")
+            return False
+        return True
+
     def remove_school(self, held: HeldSchool | None, *, absent: bool) -> None:
         if held is None or (absent and held.archived):
             if not absent:
@@ -405,11 +416,7 @@ class _Planner:
             return
         if absent:
             self.count("org", "absent")
-        if held.archived:
-            self.count("org", "unchanged")
-        elif not self.complete:
-            self.count("org", "withheld")
-        else:
+        if self.may_remove("org", already_removed=held.archived):
             self.p.schools["archive"].append(
                 SchoolState(held.sourced_id, self.district, held.name, held.identifier, True, held.digest)
             )
@@ -499,11 +506,7 @@ class _Planner:
             if not held.active:
                 return  # deactivated by an earlier sync: nothing to do or count
             self.count(entity, "absent")
-        if not held.active:
-            self.count(entity, "unchanged")
-        elif not self.complete:
-            self.count(entity, "withheld")
-        else:
+        if self.may_remove(entity, already_removed=not held.active):
             self.p.accounts["deactivate"].append(self.held_state(held, active=False))
             self.count(entity, "deactivate")
 
@@ -1022,11 +1025,7 @@ class _Planner:
             return
         if absent:
             self.count("class", "absent")
-        if held.archived:
-            self.count("class", "unchanged")
-        elif not self.complete:
-            self.count("class", "withheld")
-        else:
+        if self.may_remove("class", already_removed=held.archived):
             self.p.classes["archive"].append(
                 ClassState(
                     held.class_id,
@@ -1300,11 +1299,7 @@ class _Planner:
             if held.sourced_id in self.broken_enrollment_sids:
                 self.count("enrollment", "stale")  # still shared but unusable: reported under R4
                 return
-        if held.archived:
-            self.count("enrollment", "unchanged")
-        elif not self.complete:
-            self.count("enrollment", "withheld")
-        else:
+        if self.may_remove("enrollment", already_removed=held.archived):
             self.enr_rows["archive"].append(held)
             self.count("enrollment", "archive")
 
