@@ -18,6 +18,17 @@ SLOT_RETENTION_DAYS = 35
 LEASE_TTL_GRACE = 24 * 3600
 
 
+def _written(write: Callable[[], object]) -> bool:
+    """Run one conditional write: True if it was written, False if its condition failed."""
+    try:
+        write()
+    except (PutError, DeleteError) as exc:
+        if error_code(exc) == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
+
+
 def lease_key(district_id: str) -> str:
     return f"lease#{district_id}"
 
@@ -45,13 +56,8 @@ def acquire_lease(
         expires=now + seconds,
         ttl=int(now + seconds + LEASE_TTL_GRACE),
     )
-    try:
-        item.save(condition=Lock.pk.does_not_exist() | (Lock.expires < now) | (Lock.holder == holder))
-    except PutError as exc:
-        if error_code(exc) == "ConditionalCheckFailedException":
-            return False
-        raise
-    return True
+    free_expired_or_ours = Lock.pk.does_not_exist() | (Lock.expires < now) | (Lock.holder == holder)
+    return _written(lambda: item.save(condition=free_expired_or_ours))
 
 
 def renew_lease(
@@ -72,26 +78,14 @@ def renew_lease(
         expires=now + seconds,
         ttl=int(now + seconds + LEASE_TTL_GRACE),
     )
-    try:
-        item.save(condition=(Lock.holder == holder) & (Lock.expires >= now))
-    except PutError as exc:
-        if error_code(exc) == "ConditionalCheckFailedException":
-            return False
-        raise
-    return True
+    return _written(lambda: item.save(condition=(Lock.holder == holder) & (Lock.expires >= now)))
 
 
 def release_lease(district_id: str, holder: str, store: Store | None = None) -> bool:
     """Release the lease if ``holder`` holds it; False otherwise (someone else's lease stays)."""
     store = resolve(store)
     Lock = store.models.Lock
-    try:
-        Lock(pk=lease_key(district_id)).delete(condition=Lock.holder == holder)
-    except DeleteError as exc:
-        if error_code(exc) == "ConditionalCheckFailedException":
-            return False
-        raise
-    return True
+    return _written(lambda: Lock(pk=lease_key(district_id)).delete(condition=Lock.holder == holder))
 
 
 def lease_holder(district_id: str, store: Store | None = None, *, clock: Callable[[], float] = time.time) -> str | None:
@@ -125,13 +119,7 @@ def claim_slot(
         at=dt.datetime.fromtimestamp(now, dt.UTC).isoformat(timespec="seconds"),
         ttl=int(now + SLOT_RETENTION_DAYS * 86400),
     )
-    try:
-        item.save(condition=Lock.pk.does_not_exist())
-    except PutError as exc:
-        if error_code(exc) == "ConditionalCheckFailedException":
-            return False
-        raise
-    return True
+    return _written(lambda: item.save(condition=Lock.pk.does_not_exist()))
 
 
 def release_slot(district_id: str, date: dt.date | str, claimant: str, store: Store | None = None) -> bool:
@@ -139,10 +127,4 @@ def release_slot(district_id: str, date: dt.date | str, claimant: str, store: St
     next delivery of the schedule can claim it again (R14). False if it is not ours."""
     store = resolve(store)
     Lock = store.models.Lock
-    try:
-        Lock(pk=slot_key(district_id, date)).delete(condition=Lock.holder == (claimant or None))
-    except DeleteError as exc:
-        if error_code(exc) == "ConditionalCheckFailedException":
-            return False
-        raise
-    return True
+    return _written(lambda: Lock(pk=slot_key(district_id, date)).delete(condition=Lock.holder == (claimant or None)))
