@@ -60,27 +60,6 @@ def acquire_lease(
     return _written(lambda: item.save(condition=free_expired_or_ours))
 
 
-def renew_lease(
-    district_id: str,
-    holder: str,
-    seconds: float,
-    store: Store | None = None,
-    *,
-    clock: Callable[[], float] = time.time,
-) -> bool:
-    """Extend our unexpired lease; False if it expired or another holder took it."""
-    store = resolve(store)
-    Lock = store.models.Lock
-    now = clock()
-    item = Lock(
-        pk=lease_key(district_id),
-        holder=holder,
-        expires=now + seconds,
-        ttl=int(now + seconds + LEASE_TTL_GRACE),
-    )
-    return _written(lambda: item.save(condition=(Lock.holder == holder) & (Lock.expires >= now)))
-
-
 def release_lease(district_id: str, holder: str, store: Store | None = None) -> bool:
     """Release the lease if ``holder`` holds it; False otherwise (someone else's lease stays)."""
     store = resolve(store)
