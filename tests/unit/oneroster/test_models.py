@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
+
+from classlink_local.emulator.csvload import load_csv_bundle
 from classlink_sync.oneroster.models import UserModel, parse_page
 from classlink_sync.oneroster.records import (
     ACTIVE,
@@ -17,7 +19,8 @@ from classlink_sync.oneroster.records import (
     UserRecord,
 )
 
-FIXTURES = Path(__file__).resolve().parents[3].parent / "shared" / "fixtures" / "oneroster-json"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "oneroster-json"
+CSV_FIXTURES = FIXTURES.parent / "oneroster-csv"
 REF = {"href": "https://x/ims/oneroster/v1p1/orgs/sch-1", "sourcedId": "sch-1", "type": "org"}
 
 
@@ -253,16 +256,226 @@ def test_reference_ids_are_interned_and_tuples_shared() -> None:
     assert users[0].org_ids is users[1].org_ids and users[0].grades is users[1].grades
 
 
+# Records and rejections per JSON fixture (tests/fixtures/README.md).
+JSON_COUNTS = {
+    "academicSessions.json": (3, []),
+    "classes-empty.json": (0, []),
+    "classes.json": (5, []),
+    "courses.json": (3, []),
+    "enrollments.json": (8, [("rv-e-9", "primary")]),
+    "orgs.json": (4, []),
+    "users.json": (8, []),
+}
+SINGULAR = {"user": "users", "class": "classes", "org": "orgs"}
+
+
+def fixture_records(name: str) -> dict[str, object]:
+    ((collection, items),) = json.loads((FIXTURES / name).read_text(encoding="utf-8")).items()
+    records, rejected = parse_page(collection, items)
+    assert rejected == [] or name == "enrollments.json"
+    return {r.sourced_id: r for r in records}
+
+
+def test_every_json_fixture_is_counted() -> None:
+    assert sorted(p.name for p in FIXTURES.glob("*.json")) == sorted(JSON_COUNTS)
+
+
 @pytest.mark.parametrize("path", sorted(FIXTURES.glob("*.json")), ids=lambda p: p.name)
 def test_every_json_fixture_parses_each_record_or_rejects_it_with_a_reason(path: Path) -> None:
-    data = json.loads(path.read_text())
+    data = json.loads(path.read_text(encoding="utf-8"))
     assert data, path
+    expected_records, expected_rejected = JSON_COUNTS[path.name]
     for collection, items in data.items():
         records, rejected = parse_page(collection, items)
         assert len(records) + len(rejected) == len(items)
         assert all(r.field and r.message for r in rejected)
-        if path.name == "classlink-users-sample.json":
-            assert rejected == []
-            by_id = {r.sourced_id: r for r in records}
-            assert by_id["19529"].family_name == "REYES GARCIA"
-            assert all(r.enabled is True and r.role == "student" and r.org_ids == ("2",) for r in records)
+        assert len(records) == expected_records
+        assert [(r.sourced_id, r.field) for r in rejected] == expected_rejected
+
+
+def test_json_users_booleans_strings_numbers_and_names() -> None:
+    users = fixture_records("users.json")
+    enabled = {sid: u.enabled for sid, u in users.items()}
+    # JSON true, "TRUE", JSON false, "false", "true"
+    assert (enabled["rv-t-1"], enabled["rv-t-2"], enabled["rv-s-2"], enabled["rv-t-3"], enabled["rv-p-1"]) == (
+        True,
+        True,
+        False,
+        False,
+        True,
+    )
+    assert users["rv-t-2"].role == "teacher" and users["rv-s-3"].role == "student"  # "Teacher", "STUDENT"
+    assert users["rv-t-2"].org_ids == ("rv-sch-west", "rv-sch-east")
+    assert users["rv-s-1"].identifier == "41007"  # a JSON number
+    assert users["rv-s-3"].grades == ("07", "08")  # a comma-separated string
+    assert (users["rv-s-1"].email, users["rv-s-4"].email) == (None, None)  # "" and " "
+    assert users["rv-s-3"].status == "active"  # blank status
+    assert users["rv-s-4"].status == "tobedeleted"
+    assert (users["rv-t-2"].given_name, users["rv-t-2"].family_name) == ("芳", "王")
+    assert (users["rv-t-3"].given_name, users["rv-t-3"].family_name) == ("عمر", "خليل")
+    assert (users["rv-s-1"].given_name, users["rv-s-1"].family_name) == ("Inès", "Brûlé")
+    assert users["rv-s-2"].family_name == "Peña Ibáñez"
+
+
+def test_json_users_R4_metadata_and_R15_secrets() -> None:
+    users = fixture_records("users.json")
+    assert users["rv-s-4"].username is None  # "" in username, the real one only in metadata
+    kept = [getattr(u, name) for u in users.values() for name in u.__slots__]
+    assert "rla-s4-from-metadata" not in kept and "Ini" not in kept
+    assert not any(v in {"5550199001", "not-a-real-password-2"} for v in kept)
+    assert users["rv-p-1"].username == "rla-parent-pena"  # unknown favouriteColour ignored
+
+
+def test_json_classes_class_types_subjects_statuses_and_refs() -> None:
+    classes = fixture_records("classes.json")
+    assert {sid: c.class_type for sid, c in classes.items()} == {
+        "rv-cls-fre2": "scheduled",  # "Scheduled"
+        "rv-cls-man": "scheduled",
+        "rv-cls-hr": "homeroom",  # "HOMEROOM"
+        "rv-cls-spa-old": "homeroom",
+        "rv-cls-bio": "scheduled",
+    }
+    assert classes["rv-cls-man"].subjects == ("World Languages", "Mandarin")  # a plain string
+    assert classes["rv-cls-fre2"].subjects == ("World Languages", "French")  # a list
+    assert classes["rv-cls-spa-old"].grades == ("11", "12")
+    assert {sid: c.status for sid, c in classes.items()} == {
+        "rv-cls-fre2": "active",
+        "rv-cls-man": "active",  # ""
+        "rv-cls-hr": "active",
+        "rv-cls-spa-old": "tobedeleted",  # "inactive"
+        "rv-cls-bio": "tobedeleted",
+    }
+    assert classes["rv-cls-fre2"].term_ids == ("rv-t1", "rv-t2") and classes["rv-cls-fre2"].course_id == "rv-crs-fre"
+    assert classes["rv-cls-hr"].course_id is None and classes["rv-cls-spa-old"].course_id is None  # null and ""
+    assert classes["rv-cls-spa-old"].school_id == "rv-sch-old"  # a bare id
+    assert classes["rv-cls-man"].class_code is None and classes["rv-cls-man"].title == "Mandarin Chinese 汉语 1"
+
+
+def test_json_enrollments_primary_dates_and_the_rejected_record() -> None:
+    enrollments = fixture_records("enrollments.json")
+    primary = {sid: e.primary for sid, e in enrollments.items()}
+    assert primary == {
+        "rv-e-1": True,  # true
+        "rv-e-2": False,  # "false"
+        "rv-e-3": False,  # false
+        "rv-e-4": False,  # "FALSE"
+        "rv-e-5": True,  # "TRUE"
+        "rv-e-6": False,  # ""
+        "rv-e-7": False,
+        "rv-e-8": True,  # "true"
+    }
+    assert (enrollments["rv-e-5"].begin_date, enrollments["rv-e-5"].end_date) == ("2025-08-25", "2026-01-16")
+    assert enrollments["rv-e-4"].end_date is None and enrollments["rv-e-4"].role == "student"
+    assert enrollments["rv-e-6"].school_id == "rv-sch-west" and enrollments["rv-e-6"].status == "active"
+    assert enrollments["rv-e-7"].status == "tobedeleted"
+    items = json.loads((FIXTURES / "enrollments.json").read_text(encoding="utf-8"))["enrollments"]
+    _, rejected = parse_page("enrollments", items)
+    assert [(r.collection, r.sourced_id, r.field) for r in rejected] == [("enrollments", "rv-e-9", "primary")]
+    assert "rv-e-9" not in enrollments and rejected[0].message.startswith("primary")
+
+
+def test_json_orgs_sessions_and_courses() -> None:
+    orgs = fixture_records("orgs.json")
+    assert {o.type for o in orgs.values()} == {"district", "school"}  # "School", "SCHOOL"
+    assert orgs["rv-sch-west"].identifier is None and orgs["rv-sch-west"].status == "active"
+    assert orgs["rv-sch-old"].status == "tobedeleted" and orgs["rv-sch-old"].parent_id == "rv-dist"
+    assert orgs["rv-dist"].parent_id is None and orgs["rv-sch-west"].name == "École Riverside Ouest"
+    sessions = fixture_records("academicSessions.json")
+    assert sessions["rv-sy-2026"].school_year == "2026"  # a JSON number
+    assert sessions["rv-t1"].end_date == "2026-01-16"  # a date-time
+    assert sessions["rv-t2"].end_date is None and sessions["rv-t2"].parent_id == "rv-sy-2026"
+    assert sessions["rv-t2"].type == "semester" and sessions["rv-t2"].status == "tobedeleted"
+    courses = fixture_records("courses.json")
+    assert courses["rv-crs-man"].subjects == ("World Languages",) and courses["rv-crs-man"].org_id == "rv-sch-west"
+    assert courses["rv-crs-man"].course_code is None and courses["rv-crs-man"].school_year is None
+    assert courses["rv-crs-fre"].school_year == "rv-sy-2026"
+
+
+def test_json_empty_collection() -> None:
+    data = json.loads((FIXTURES / "classes-empty.json").read_text(encoding="utf-8"))
+    assert data == {"classes": []}
+    assert parse_page("classes", data["classes"]) == ([], [])
+
+
+@pytest.mark.parametrize("path", sorted((FIXTURES / "single").glob("*.json")), ids=lambda p: p.name)
+def test_single_object_responses_parse_as_the_same_record_as_in_the_collection(path: Path) -> None:
+    ((key, raw),) = json.loads(path.read_text(encoding="utf-8")).items()
+    assert isinstance(raw, dict) and key in SINGULAR
+    collection = SINGULAR[key]
+    record = one(collection, raw)
+    in_collection = fixture_records(f"{collection}.json")[record.sourced_id]
+    assert record == in_collection
+
+
+def test_single_object_fixtures_exist() -> None:
+    assert sorted(p.name for p in (FIXTURES / "single").glob("*.json")) == ["class.json", "org.json", "user.json"]
+
+
+def csv_records(bundle: str, collection: str) -> tuple[dict[str, object], list]:
+    dataset = load_csv_bundle(CSV_FIXTURES / bundle)
+    coll = dataset.collection(collection)
+    records, rejected = parse_page(collection, [json.loads(coll.json(key)) for key in coll.ids()])
+    return {r.sourced_id: r for r in records}, rejected
+
+
+def test_csv_booleans_TRUE_true_FALSE_false_and_blank() -> None:
+    users, rejected = csv_records("lakeview_full", "users")
+    assert rejected == []
+    enabled = {sid: u.enabled for sid, u in users.items()}
+    assert enabled["lv-t-001"] is True and enabled["lv-t-002"] is True  # TRUE, true
+    assert enabled["lv-t-004"] is False and enabled["lv-s-103"] is False  # FALSE, false
+    assert enabled["lv-s-106"] is True  # blank: enabled
+    assert sum(not e for e in enabled.values()) == 2
+    enrollments, rejected = csv_records("lakeview_full", "enrollments")
+    primary = {sid: e.primary for sid, e in enrollments.items()}
+    assert [primary[k] for k in ("lv-e-001", "lv-e-005", "lv-e-008")] == [True, True, True]  # TRUE true True
+    assert [primary[k] for k in ("lv-e-002", "lv-e-004", "lv-e-006")] == [False, False, False]  # false FALSE ""
+    harbor, _ = csv_records("harbor_crlf", "users")
+    assert {sid: u.enabled for sid, u in harbor.items()} == {
+        "hp-t-1": True,
+        "hp-t-2": True,
+        "hp-s-1": True,
+        "hp-s-2": False,
+        "hp-s-3": True,
+        "hp-p-1": True,
+    }
+
+
+def test_csv_class_types_statuses_roles_and_the_rejected_status() -> None:
+    classes, rejected = csv_records("lakeview_full", "classes")
+    assert rejected == []
+    assert {c.class_type for c in classes.values()} == {"scheduled", "homeroom"}
+    assert classes["lv-cls-man-1"].class_type == "scheduled" and classes["lv-cls-hr-1b"].class_type == "homeroom"
+    assert classes["lv-cls-man-1"].status == "active"  # blank
+    assert classes["lv-cls-ger-s"].status == "tobedeleted"  # inactive
+    assert classes["lv-cls-ger-s"].course_id is None  # blank reference
+    assert classes["lv-cls-fre1-a"].subjects == ("World Languages", "French")
+    assert classes["lv-cls-fre1-a"].term_ids == ("lv-t1-2026", "lv-t2-2026")
+    users, _ = csv_records("lakeview_full", "users")
+    assert users["lv-t-003"].role == "teacher"  # "Teacher"
+    assert {u.role for u in users.values()} == {"teacher", "student", "administrator", "guardian", "aide"}
+    assert users["lv-t-001"].org_ids == ("lv-sch-north", "lv-dept-lang")
+    assert users["lv-s-106"].username is None  # R4: metadata.username is not read
+    assert users["lv-s-101"].grades == ("09",) and users["lv-t-001"].grades == ("09", "10", "11")
+    enrollments, rejected = csv_records("lakeview_full", "enrollments")
+    assert [(r.sourced_id, r.field) for r in rejected] == [("lv-e-017", "status")]
+    assert enrollments["lv-e-007"].role == "student"  # "Student"
+    assert enrollments["lv-e-014"].status == "active" and enrollments["lv-e-015"].status == "tobedeleted"
+    assert (enrollments["lv-e-015"].begin_date, enrollments["lv-e-015"].end_date) == ("2025-08-18", "2025-10-01")
+    orgs, _ = csv_records("lakeview_full", "orgs")
+    assert orgs["lv-sch-annex"].type == "school" and orgs["lv-sch-annex"].status == "tobedeleted"
+    assert orgs["lv-sch-south"].name == "Escuela Primaria Peñasco, South Campus"
+
+
+def test_csv_minimal_bundle_blanks_are_nulls() -> None:
+    enrollments, rejected = csv_records("harbor_crlf", "enrollments")
+    assert rejected == [] and len(enrollments) == 9
+    assert all(e.status == "active" and e.primary is False for e in enrollments.values())
+    assert all(e.begin_date is None and e.end_date is None for e in enrollments.values())
+    users, _ = csv_records("harbor_crlf", "users")
+    assert all(u.identifier is None and u.email is None and u.grades == () for u in users.values())
+    classes, _ = csv_records("harbor_crlf", "classes")
+    assert classes["hp-cls-ger"].title == "German for Beginners,\r\nafter school"
+    assert classes["hp-cls-ita1"].course_id == "hp-crs-ita"  # a course the bundle does not contain
+    courses, _ = csv_records("harbor_crlf", "courses")
+    assert courses == {}

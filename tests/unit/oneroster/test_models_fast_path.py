@@ -1,6 +1,6 @@
 """The fast path of ``parse_page`` gives exactly what the pydantic models give (SPEC §1 quirks, R4,
 R15): the same compact records and the same ``Rejected``, record for record, for well-formed data,
-for every quirk we know of, for the shared fixtures and for arbitrary JSON values in every field."""
+for every quirk we know of, for our fixtures (tests/fixtures/) and for arbitrary JSON values in every field."""
 
 from __future__ import annotations
 
@@ -10,15 +10,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from classlink_sync.local.emulator.csvload import load_csv_bundle
-from classlink_sync.local.emulator.datagen import generate
-from classlink_sync.oneroster import models
-from classlink_sync.oneroster.models import TupleInterner, parse_page
-from classlink_sync.oneroster.records import EnrollmentRecord, UserRecord
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-SHARED = Path(__file__).resolve().parents[3].parent / "shared" / "fixtures"
+from classlink_local.emulator.csvload import load_csv_bundle
+from classlink_local.emulator.datagen import generate
+from classlink_sync.oneroster import models
+from classlink_sync.oneroster.models import TupleInterner, parse_page
+from classlink_sync.oneroster.records import EnrollmentRecord, UserRecord
+
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
+SINGULAR = {"user": "users", "class": "classes", "org": "orgs"}
 HREF = "https://x.example/ims/oneroster/v1p1"
 COLLECTIONS = ("orgs", "academicSessions", "courses", "classes", "users", "enrollments")
 
@@ -303,18 +305,51 @@ def test_generated_district_with_planted_problems_parses_identically(monkeypatch
     assert len(slow) < total * 0.02, (len(slow), total)
 
 
-@pytest.mark.parametrize("bundle", sorted(p for p in (SHARED / "oneroster-csv").iterdir() if p.is_dir()))
+CSV_BUNDLES = sorted(p for p in (FIXTURES / "oneroster-csv").iterdir() if p.is_dir())
+JSON_FILES = sorted((FIXTURES / "oneroster-json").glob("*.json"))
+SINGLE_FILES = sorted((FIXTURES / "oneroster-json" / "single").glob("*.json"))
+
+
+def test_the_fixtures_are_there() -> None:
+    assert [p.name for p in CSV_BUNDLES] == ["harbor_crlf", "lakeview_full"]
+    assert len(JSON_FILES) == 7 and len(SINGLE_FILES) == 3
+
+
+@pytest.mark.parametrize("bundle", CSV_BUNDLES, ids=lambda p: p.name)
 def test_csv_fixtures_parse_identically(bundle: Path) -> None:
     dataset = load_csv_bundle(bundle)
+    total = 0
     for name in COLLECTIONS:
         collection = dataset.collection(name)
-        assert_same(name, [json.loads(collection.json(key)) for key in collection.ids()])
+        items = [json.loads(collection.json(key)) for key in collection.ids()]
+        assert_same(name, items)
+        total += len(items)
+    assert total > 20
 
 
-@pytest.mark.parametrize("path", sorted((SHARED / "oneroster-json").glob("*.json")), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", JSON_FILES, ids=lambda p: p.name)
 def test_json_fixtures_parse_identically(path: Path) -> None:
-    for collection, items in json.loads(path.read_text()).items():
+    for collection, items in json.loads(path.read_text(encoding="utf-8")).items():
         assert_same(collection, items)
+
+
+@pytest.mark.parametrize("path", SINGLE_FILES, ids=lambda p: p.name)
+def test_single_object_fixtures_parse_identically(path: Path) -> None:
+    ((key, record),) = json.loads(path.read_text(encoding="utf-8")).items()
+    assert_same(SINGULAR[key], [record])
+
+
+def test_fixture_quirks_take_the_fast_path_or_agree(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Booleans as JSON or as strings in any case, mixed-case roles, blanks and unknown fields are
+    common enough to stay on the fast path; only rarer shapes (a JSON number for a string, grades
+    as one string) may leave it, and those agree with the models (checked above)."""
+    slow: list[Any] = []
+    original = models._slow_record
+    monkeypatch.setattr(models, "_slow_record", lambda *a: slow.append(a) or original(*a))
+    items = json.loads((FIXTURES / "oneroster-json" / "users.json").read_text(encoding="utf-8"))["users"]
+    records, rejected = parse_page("users", items)
+    assert len(records) == 8 and rejected == []
+    assert {args[2]["sourcedId"] for args in slow} <= {"rv-s-1", "rv-s-3"}
 
 
 def test_fast_path_interns_ids_and_shares_tuples_as_the_models_do() -> None:
