@@ -50,6 +50,7 @@ def worker_baseline(url: str) -> dict[str, Any]:
     """One plain connection, sequential pages, same signer, json.loads: the floor of any client."""
     started = time.perf_counter()
     import httpx
+
     from classlink_sync.oneroster.auth import OAuth1Auth  # imports only httpx and the stdlib
 
     imported = time.perf_counter()
@@ -245,7 +246,7 @@ def start_emulator(users: int, seed: int) -> tuple[subprocess.Popen[str], str, f
     cmd = [
         sys.executable,
         "-c",
-        "import sys; from classlink_sync.local.cli import main; sys.exit(main())",
+        "import sys; from classlink_sync.cli import main; sys.exit(main())",
         "emulator",
         "--users",
         str(users),

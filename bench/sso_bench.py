@@ -96,10 +96,10 @@ class _TimedApp:
 def measure_callback() -> dict[str, float]:
     import http.client
 
-    from classlink_sync.local.emulator.server import start_emulator
-    from classlink_sync.local.emulator.sso_app import ClassLinkSsoApp
-    from classlink_sync.local.lambda_runtime import LambdaContext, load_module
-    from classlink_sync.local.serve import event_from_http
+    from classlink_local.emulator.server import start_emulator
+    from classlink_local.emulator.sso_app import ClassLinkSsoApp
+    from classlink_local.lambda_runtime import LambdaContext, load_module
+    from classlink_local.serve import event_from_http
     from classlink_sync.sso.ledger import MemoryStateLedger
 
     sso = ClassLinkSsoApp()

@@ -6,9 +6,10 @@ import json
 from typing import Any
 
 import pytest
-from classlink_sync.local.cli import main
-from classlink_sync.local.emulator.datagen import generate
-from classlink_sync.local.emulator.server import start_emulator
+
+from classlink_local.emulator.datagen import generate
+from classlink_local.emulator.server import start_emulator
+from classlink_sync.cli import main
 
 from .conftest import day
 

@@ -7,7 +7,8 @@ import subprocess
 import sys
 
 import pytest
-from classlink_sync.local.cli import emulator_cmd
+
+from classlink_local.cli import emulator_cmd
 
 from .conftest import signed_get
 
@@ -15,7 +16,7 @@ pytestmark = pytest.mark.integration
 
 RUN = (
     "import argparse, sys\n"
-    "from classlink_sync.local.cli import emulator_cmd\n"
+    "from classlink_local.cli import emulator_cmd\n"
     "p = argparse.ArgumentParser(); s = p.add_subparsers()\n"
     "emulator_cmd.register(s)\n"
     "a = p.parse_args(sys.argv[1:]); sys.exit(a.func(a))\n"

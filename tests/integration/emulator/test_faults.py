@@ -7,7 +7,8 @@ import time
 from typing import Any
 
 import pytest
-from classlink_sync.local.emulator.faults import Faults, parse_faults
+
+from classlink_local.emulator.faults import Faults, parse_faults
 
 from .conftest import Get
 

@@ -7,8 +7,9 @@ from typing import Any
 
 import httpx
 import pytest
-from classlink_sync.local.emulator.datagen import generate
-from classlink_sync.local.emulator.http import Request, Response
+
+from classlink_local.emulator.datagen import generate
+from classlink_local.emulator.http import Request, Response
 
 from .conftest import Get, signed_get
 

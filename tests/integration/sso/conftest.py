@@ -16,9 +16,10 @@ ROOT = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(ROOT / "tests" / "unit" / "sso"))
 
 import sso_support as s  # noqa: E402
-from classlink_sync.local.emulator.server import start_emulator  # noqa: E402
-from classlink_sync.local.emulator.sso_app import ClassLinkSsoApp  # noqa: E402
-from classlink_sync.local.lambda_runtime import load_module  # noqa: E402
+
+from classlink_local.emulator.server import start_emulator  # noqa: E402
+from classlink_local.emulator.sso_app import ClassLinkSsoApp  # noqa: E402
+from classlink_local.lambda_runtime import load_module  # noqa: E402
 from classlink_sync.sso.ledger import MemoryStateLedger  # noqa: E402
 
 pytestmark = pytest.mark.integration

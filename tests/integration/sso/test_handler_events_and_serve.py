@@ -8,8 +8,9 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from classlink_sync.local.lambda_runtime import LambdaContext
-from classlink_sync.local.serve import start_server
+
+from classlink_local.lambda_runtime import LambdaContext
+from classlink_local.serve import start_server
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[3]

@@ -10,6 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import sso_support as s  # on sys.path through conftest
+
 from classlink_sync.sso.cookies import PURPOSE_SESSION, SESSION_COOKIE, Signer
 
 pytestmark = pytest.mark.integration

@@ -8,8 +8,9 @@ import unicodedata
 from datetime import date
 
 import pytest
-from classlink_sync.local.emulator.datagen import PROBLEM_KINDS, generate
-from classlink_sync.local.emulator.dataset import Dataset
+
+from classlink_local.emulator.datagen import PROBLEM_KINDS, generate
+from classlink_local.emulator.dataset import Dataset
 from classlink_sync.rules.normalise import normalise
 
 LANGUAGES = re.compile(r"\b(spanish|french|german|italian|mandarin|chinese)\b", re.IGNORECASE)

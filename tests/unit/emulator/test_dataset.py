@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from classlink_sync.local.emulator.datagen import generate
-from classlink_sync.local.emulator.dataset import Dataset
+
+from classlink_local.emulator.datagen import generate
+from classlink_local.emulator.dataset import Dataset
 
 LATER = "2030-01-01T00:00:00.000Z"
 

@@ -7,7 +7,8 @@ import json
 
 import httpx
 import pytest
-from classlink_sync.local.cli import CLIError, fetch
+
+from classlink_sync.cli import CLIError, fetch
 from classlink_sync.oneroster.auth import BearerAuth, OAuth1Auth
 
 from .conftest import FakeRoster

@@ -12,7 +12,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import sso_support as s
-from classlink_sync.local.emulator.sso_app import ClassLinkSsoApp
+
+from classlink_local.emulator.sso_app import ClassLinkSsoApp
 from classlink_sync.sso.flow import SsoService
 from classlink_sync.sso.ledger import MemoryStateLedger
 from classlink_sync.sso.oidc import ClassLinkOidc
@@ -30,7 +31,7 @@ def sso_app_session() -> ClassLinkSsoApp:
 def sso_app(sso_app_session: ClassLinkSsoApp) -> ClassLinkSsoApp:
     app = sso_app_session
     app.__post_init__()  # fresh users, codes, keys and counters
-    from classlink_sync.local.emulator.sso_app import SsoFaults
+    from classlink_local.emulator.sso_app import SsoFaults
 
     app.faults = SsoFaults()
     app.register_client(s.CLIENT_ID, s.CLIENT_SECRET, [s.REDIRECT_URI])

@@ -13,10 +13,11 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import httpx
-from classlink_sync.local.emulator.http import EmulatorApp, Request
-from classlink_sync.local.emulator.sso_app import ClassLinkSsoApp
-from classlink_sync.local.lambda_runtime import LambdaContext
-from classlink_sync.local.serve import event_from_http
+
+from classlink_local.emulator.http import EmulatorApp, Request
+from classlink_local.emulator.sso_app import ClassLinkSsoApp
+from classlink_local.lambda_runtime import LambdaContext
+from classlink_local.serve import event_from_http
 
 CLIENT_ID = "tis-sso-client"
 CLIENT_SECRET = "client-secret-0123456789-abcdefghij"

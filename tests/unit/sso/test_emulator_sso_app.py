@@ -7,7 +7,8 @@ import json
 import httpx
 import jwt
 import sso_support as s
-from classlink_sync.local.emulator.http import Request
+
+from classlink_local.emulator.http import Request
 
 
 def get(app, path: str, query=(), headers=None) -> tuple[int, dict, bytes]:

@@ -10,6 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 import sso_support as s
+
 from classlink_sync.sso.cookies import LOGIN_COOKIE, PURPOSE_SESSION, SESSION_COOKIE, Signer
 from classlink_sync.sso.flow import SsoRequest, SsoResult, SsoService, id_text
 

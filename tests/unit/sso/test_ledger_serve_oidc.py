@@ -10,11 +10,12 @@ import boto3
 import httpx
 import pytest
 import sso_support as s
-from classlink_sync.local.serve import event_from_http, http_from_result
+from moto import mock_aws
+
+from classlink_local.serve import event_from_http, http_from_result
 from classlink_sync.sso.ledger import DynamoStateLedger, MemoryStateLedger, state_digest
 from classlink_sync.sso.oidc import ClassLinkOidc, ClassLinkUnavailable, CodeRejected, TokenInvalid
 from classlink_sync.sso.settings import SsoSecrets
-from moto import mock_aws
 
 ROOT = Path(__file__).resolve().parents[3]
 

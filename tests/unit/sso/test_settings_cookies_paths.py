@@ -6,6 +6,8 @@ import json
 
 import boto3
 import pytest
+from moto import mock_aws
+
 from classlink_sync.sso.cookies import (
     PURPOSE_LOGIN,
     PURPOSE_SESSION,
@@ -17,7 +19,6 @@ from classlink_sync.sso.cookies import (
 )
 from classlink_sync.sso.returnpath import safe_return_path
 from classlink_sync.sso.settings import SecretResolver, SsoConfigError, load_settings
-from moto import mock_aws
 
 KEY = b"k" * 40
 

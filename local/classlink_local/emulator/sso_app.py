@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-from classlink_sync.local.emulator.http import Request, Response
+from classlink_local.emulator.http import Request, Response
 
 CODE_LIFETIME_SECONDS = 300  # ClassLink: codes live 5 minutes
 ACCESS_TOKEN_LIFETIME_SECONDS = 3600
@@ -101,6 +101,13 @@ def _new_key() -> _Key:
 class _Client:
     secret: str
     redirect_uris: tuple[str, ...] = ()
+    local_redirects: bool = False  # any redirect URI on this machine (127.0.0.1, localhost)
+
+    def allows(self, redirect_uri: str) -> bool:
+        if self.local_redirects:
+            host = urlsplit(redirect_uri).hostname
+            return urlsplit(redirect_uri).scheme == "http" and host in ("127.0.0.1", "localhost")
+        return not self.redirect_uris or redirect_uri in self.redirect_uris
 
 
 @dataclass
@@ -122,13 +129,16 @@ class ClassLinkSsoApp:
         self._next: tuple[int | None, str] | None = None
         self._deny = False
         self._next_user_id = 1000
-        self.calls: dict[str, int] = {"auth": 0, "token": 0, "jwks": 0, "userinfo": 0, "discovery": 0}
+        self.calls: dict[str, int] = {"auth": 0, "token": 0, "jwks": 0, "userinfo": 0, "discovery": 0}  # nosec B105 # call counters
         self.issued: list[str] = []  # every code and token handed out (tests check none is logged)
 
     # -- configuration -------------------------------------------------------------------------
-    def register_client(self, client_id: str, client_secret: str, redirect_uris: Iterable[str] = ()) -> None:
-        """Register the SSO app (our function) with its secret and allowed redirect URIs (any if empty)."""
-        self._clients[client_id] = _Client(client_secret, tuple(redirect_uris))
+    def register_client(
+        self, client_id: str, client_secret: str, redirect_uris: Iterable[str] = (), *, local_redirects: bool = False
+    ) -> None:
+        """Register the SSO app (our function) with its secret and allowed redirect URIs (any if
+        empty; with ``local_redirects`` any http URI on 127.0.0.1 or localhost, whatever the port)."""
+        self._clients[client_id] = _Client(client_secret, tuple(redirect_uris), local_redirects)
 
     def add_user(
         self,
@@ -159,10 +169,22 @@ class ClassLinkSsoApp:
             self._users[(tenant, sso_user.sourced_id)] = sso_user
         return sso_user
 
-    def add_users(self, tenant_id: int | str, users: Iterable[Mapping[str, Any]], tenant_name: str = "") -> None:
-        """Add every OneRoster user dict of one tenant (e.g. from the OneRoster dataset)."""
+    def add_users(
+        self,
+        tenant_id: int | str,
+        users: Iterable[Mapping[str, Any]],
+        tenant_name: str = "",
+        *,
+        launchpad_roles: Mapping[str, str] | None = None,
+    ) -> None:
+        """Add every OneRoster user dict of one tenant (e.g. from the OneRoster dataset). A OneRoster
+        ``administrator`` becomes LaunchPad's "Tenant Administrator" (userinfo ``Role``, id_token
+        ``classLink_role``: the district portal's sign-in, S6); ``launchpad_roles`` (sourcedId ->
+        label) overrides the label of some users, e.g. staff rostered as teachers."""
+        roles = launchpad_roles or {}
         for user in users:
-            self.add_user(tenant_id, user, tenant_name=tenant_name)
+            role = roles.get(str(user.get("sourcedId")))
+            self.add_user(tenant_id, user, launchpad_role=role, tenant_name=tenant_name)
 
     def sign_in_as(self, sourced_id: str, tenant_id: int | str | None = None) -> None:
         """Choose who the next authorizations approve (stays until changed); clears ``deny()``."""
@@ -208,7 +230,7 @@ class ClassLinkSsoApp:
         q = dict(request.query)
         client = self._clients.get(q.get("client_id", ""))
         redirect_uri = q.get("redirect_uri", "")
-        if client is None or not redirect_uri or (client.redirect_uris and redirect_uri not in client.redirect_uris):
+        if client is None or not redirect_uri or not client.allows(redirect_uri):
             return _html(400, "Invalid client or redirect_uri")
         state = q.get("state")
         if self._deny:
@@ -296,7 +318,7 @@ class ClassLinkSsoApp:
             200,
             {
                 "access_token": access_token,
-                "token_type": "Bearer",
+                "token_type": "Bearer",  # nosec B105 # OAuth's token type, not a token
                 "expires_in": ACCESS_TOKEN_LIFETIME_SECONDS,
                 "id_token": id_token,
             },

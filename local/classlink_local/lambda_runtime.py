@@ -16,7 +16,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-REPO_ROOT = Path(__file__).resolve().parents[4]
+REPO_ROOT = Path(__file__).resolve().parents[2]  # local/classlink_local/lambda_runtime.py
 FUNCTIONS_DIR = REPO_ROOT / "functions"
 
 

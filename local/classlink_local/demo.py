@@ -18,6 +18,7 @@ from typing import Any
 
 DEMO_DISTRICT = "demo-isd"
 DEMO_TENANT = "2"  # ClassLink sends tenant ids as JSON numbers; we keep strings (R1)
+DEMO_CONTACT = "it-admin@demo-isd.example"  # R19: told about the district's syncs
 
 
 def _pre_existing_accounts(dataset: Any, path: Path) -> list[str]:
@@ -78,20 +79,21 @@ def onboard_demo_district(emulator: Any, dataset: Any) -> list[str]:
         schools=licensed,
         enable_from=dt.datetime.now(dt.UTC).date(),
         override_notice=True,
+        contacts=[DEMO_CONTACT],
     )
     return licensed
 
 
 def run_demo(*, users: int = 400, seed: int = 7, serve: bool = False, out: Callable[[str], None] = print) -> int:
-    from classlink_sync.local.cli.sync import fire_daily
-    from classlink_sync.local.emulator.datagen import generate
-    from classlink_sync.local.emulator.server import start_emulator
-    from classlink_sync.local.stack import local_stack
+    from classlink_local.cli.daily import fire_daily
+    from classlink_local.emulator.datagen import generate
+    from classlink_local.emulator.server import start_emulator
+    from classlink_local.stack import local_stack
+    from classlink_sync.report import RunReport, render_text
     from classlink_sync.settings import get_settings
     from classlink_sync.store import runs
     from classlink_sync.store.accounts import import_accounts
     from classlink_sync.store.dynamo import METER, roster_tables
-    from classlink_sync.sync.report import RunReport, render_text
 
     # The functions' JSON logs and EMF metrics go to stdout in Lambda; here the readable report is
     # the point, so only warnings are logged (set LOG_LEVEL=INFO to see every line).
@@ -137,13 +139,27 @@ def run_demo(*, users: int = 400, seed: int = 7, serve: bool = False, out: Calla
             if first.status != "succeeded" or second.status != "succeeded" or roster_writes != 0:
                 out("DEMO FAILED: expected two succeeded runs and a no-change resync with zero roster writes")
                 return 1
-            return 0 if _demo_signin(emulator, dataset, out, serve=serve) else 1
+            signed_in = _demo_signin(emulator, dataset, out, serve=serve)
+            out(emailed_line(stack.endpoint_url))
+            return 0 if signed_in else 1
+
+
+def emailed_line(endpoint_url: str) -> str:
+    """R19, one line: what the syncs emailed, read back from moto's SES."""
+    from classlink_local.stack import local_emails
+
+    emails = local_emails(endpoint_url)
+    told = []
+    for email in emails:
+        to = ", ".join(email.get("destinations", {}).get("ToAddresses", []))
+        told.append(f"to {to}: {email.get('subject', '')!r}")
+    return f"\nR19 emails sent through SES (moto): {len(emails)}" + (f" ({'; '.join(told)})" if told else "")
 
 
 def _demo_signin(emulator: Any, dataset: Any, out: Callable[[str], None], *, serve: bool = False) -> bool:
     """S1-S4: a synced teacher signs in through the real SSO handler; S3: a user ClassLink knows
     but the district did not share with us is refused with a page that says whom to ask."""
-    from classlink_sync.local.signin import sign_in, start_local_sso
+    from classlink_local.signin import sign_in, start_local_sso
     from classlink_sync.store.accounts import export_district
 
     exported = export_district(DEMO_DISTRICT)
@@ -171,6 +187,12 @@ def _demo_signin(emulator: Any, dataset: Any, out: Callable[[str], None], *, ser
         if not (result.ok and told and not refused.ok):
             out("DEMO FAILED: the SSO sign-in did not behave as S2-S4 require")
             return False
+        link = sso.staff_link(DEMO_DISTRICT)
+        status = _open_portal(link)
+        out(f"\nDistrict portal (S6-S8) of {DEMO_DISTRICT}, staff link valid 8 hours: {link}")
+        out(f"  overview answered HTTP {status}" + ("" if status == 200 else " (UNEXPECTED)"))
+        if status != 200:
+            return False
         if serve:
             _serve_until_interrupted(sso, teacher, out)
         else:
@@ -178,6 +200,21 @@ def _demo_signin(emulator: Any, dataset: Any, out: Callable[[str], None], *, ser
         return True
     finally:
         sso.stop()
+
+
+def _open_portal(link: str) -> int:
+    """Follow a staff link like a browser (its session cookie is Secure: carried by hand over
+    http on 127.0.0.1) and return the overview's HTTP status."""
+    from urllib.parse import urljoin
+
+    import httpx
+
+    with httpx.Client(timeout=10) as http:
+        first = http.get(link)
+        if first.status_code not in (302, 303):
+            return first.status_code
+        cookies = "; ".join(c.split(";")[0] for c in first.headers.get_list("set-cookie"))
+        return http.get(urljoin(link, first.headers["location"]), headers={"Cookie": cookies}).status_code
 
 
 def _serve_until_interrupted(sso: Any, teacher: dict[str, Any], out: Callable[[str], None]) -> None:

@@ -5,7 +5,8 @@ query-string parameters), never with our own signer, so the client's signer and 
 each other; or with a bearer token (ClassLink's OneRoster proxy, where a ``/{appId}`` prefix before
 ``/ims/oneroster/v1p1`` is accepted). Paging by ``limit``/``offset`` with a silent cap, an
 ``X-Total-Count`` and a ``Link`` header; ``filter`` (two predicates at most), ``sort``/``orderBy``,
-``fields``; faults from ``faults.Faults``.
+``fields``; faults from ``faults.Faults`` (including data faults: a shift, a repeated sourcedId,
+junk entries, which whole-collection listings show and count, see ``Collection.extras``).
 """
 
 from __future__ import annotations
@@ -296,7 +297,7 @@ class OneRosterApp:
         self.timestamp_lifetime = timestamp_lifetime
         self.reject_replays = reject_replays
         self._endpoint = SignatureOnlyEndpoint(_Validator(self))
-        self._views: OrderedDict[tuple[Any, ...], list[str]] = OrderedDict()
+        self._views: OrderedDict[tuple[Any, ...], list[str | bytes]] = OrderedDict()
         self._views_lock = threading.Lock()
 
     # -- entry point -----------------------------------------------------------------------------
@@ -317,7 +318,9 @@ class OneRosterApp:
             if rule.kind == "slow":
                 time.sleep(rule.delay)
             elif rule.kind == "shift":
-                self._shift(parts, rule.mode)
+                self._shift(parts, rule.mode, self._offset(request))
+            elif rule.kind in ("duplicate", "junk"):
+                self._inject(parts, rule.kind, rule.count)
             elif rule.kind == "429":
                 resp = imsx_error(429, "server_busy", "Too Many Requests")
                 resp.headers["Retry-After"] = rule.retry_after
@@ -475,17 +478,25 @@ class OneRosterApp:
         fields = [f for f in (params.get("fields") or "").split(",") if f]
         ds = self.dataset
         collection = ds.collection(coll)
+        # Data faults (a repeated sourcedId, junk entries) show in whole-collection listings only.
+        raw = route[0] == "list" and LISTS[route[1]][2] is None and not filt and not sort
         with ds.lock:
-            ids = self._view(route, filt, sort, order, coll, scan)
+            ids = self._view(route, filt, sort, order, coll, scan, raw)
             total = len(ids)
             page = ids[offset : offset + limit]
             if fields:
-                items: Iterable[bytes] = (
-                    json.dumps({f: r[f] for f in fields if f in r}, ensure_ascii=False, separators=(",", ":")).encode()
-                    for r in (collection.record(i) for i in page)
-                )
+
+                def project(entry: str | bytes) -> bytes:
+                    if isinstance(entry, bytes):
+                        return entry  # junk is served as it is
+                    r = collection.record(entry)
+                    return json.dumps(
+                        {f: r[f] for f in fields if f in r}, ensure_ascii=False, separators=(",", ":")
+                    ).encode()
+
+                items: Iterable[bytes] = (project(i) for i in page)
             else:
-                items = (collection.json(i) for i in page)
+                items = (i if isinstance(i, bytes) else collection.json(i) for i in page)
             body = b'{"' + key.encode() + b'":[' + b",".join(items) + b"]}"
         headers = {"Content-Type": JSON, "X-Total-Count": str(total)}
         link = self._link(request, limit, offset, total)
@@ -501,8 +512,9 @@ class OneRosterApp:
         order: str,
         coll: str,
         scan: Callable[[], list[str]],
-    ) -> list[str]:
-        cache_key = (route, filt, sort, order, self.dataset.version)
+        raw: bool = False,
+    ) -> list[str | bytes]:
+        cache_key = (route, filt, sort, order, raw, self.dataset.version)
         with self._views_lock:
             hit = self._views.get(cache_key)
             if hit is not None:
@@ -520,11 +532,12 @@ class OneRosterApp:
                 return values[0] if values else ""
 
             ids = sorted(ids, key=sort_key, reverse=order == "desc")
+        entries = collection.listing(ids) if raw else list[str | bytes](ids)
         with self._views_lock:
-            self._views[cache_key] = ids
+            self._views[cache_key] = entries
             while len(self._views) > 64:
                 self._views.popitem(last=False)
-        return ids
+        return entries
 
     @staticmethod
     def _int(raw: str | None, default: int, name: str, *, minimum: int) -> int:
@@ -558,12 +571,38 @@ class OneRosterApp:
         return ", ".join(links)
 
     # -- faults --------------------------------------------------------------------------------------
-    def _shift(self, parts: list[str], mode: str) -> None:
+    @staticmethod
+    def _offset(request: Request) -> int:
+        raw = dict(request.query).get("offset") or "0"
+        return int(raw) if raw.isdigit() else 0
+
+    @staticmethod
+    def _collection_of(parts: list[str]) -> str | None:
         if not parts:
-            return
+            return None
         name = parts[-1] if len(parts) == 3 else parts[0]
         coll = LISTS[name][0] if name in LISTS else None
-        if coll is None or coll == "demographics":
+        return None if coll == "demographics" else coll
+
+    def _shift(self, parts: list[str], mode: str, offset: int = 0) -> None:
+        coll = self._collection_of(parts)
+        if coll is None:
             return
         size = len(self.dataset.collection(coll))
-        self.dataset.shift(coll, mode, pick=self.faults.pick(size))
+        # replace: a record from the pages already served (before this request's offset), R9
+        pick = self.faults.pick(min(offset, size) or size) if mode == "replace" else self.faults.pick(size)
+        self.dataset.shift(coll, mode, pick=pick)
+
+    def _inject(self, parts: list[str], kind: str, count: int) -> None:
+        """R4 faults: list ``count`` records again (``duplicate``) or ``count`` non-objects
+        (``junk``) at positions drawn from the seed; X-Total-Count counts them."""
+        coll = self._collection_of(parts)
+        if coll is None:
+            return
+        collection = self.dataset.collection(coll)
+        for n in range(count):
+            at = self.faults.pick(len(collection) + len(collection.extras) + 1)
+            if kind == "duplicate":
+                self.dataset.duplicate(coll, pick=self.faults.pick(len(collection)), at=at)
+            else:
+                self.dataset.add_junk(coll, at, kind=n)

@@ -5,6 +5,19 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from classlink_sync.cli import port_arg, positive_int
+
+
+def share(value: str) -> float:
+    """A share of the records, 0 to 1."""
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a share is a number from 0 to 1, not {value[:40]!r}") from None
+    if not 0 <= number <= 1:
+        raise argparse.ArgumentTypeError(f"a share is a number from 0 to 1, not {number}")
+    return number
+
 
 def register(subparsers: Any) -> None:
     """Add the ``emulator`` command."""
@@ -14,17 +27,17 @@ def register(subparsers: Any) -> None:
         description="Serve a generated district (deterministic from --seed) or a OneRoster 1.1 CSV "
         "bundle on 127.0.0.1, with OAuth 1.0a verification, paging, filters and switchable faults.",
     )
-    parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")
+    parser.add_argument("--port", type=port_arg, default=0, help="port on 127.0.0.1, 1-65535 (default: a free one)")
     parser.add_argument("--seed", type=int, default=1, help="seed of the generated district")
-    parser.add_argument("--users", type=int, default=1000, help="users in the generated district")
+    parser.add_argument("--users", type=positive_int, default=1000, help="users in the generated district")
     parser.add_argument(
         "--problem-share",
-        type=float,
+        type=share,
         default=0.01,
         help="share of planted data problems per kind (R3-R9), 0 for clean data",
     )
     parser.add_argument("--from-csv", metavar="DIR", help="serve this OneRoster 1.1 CSV bundle instead")
-    parser.add_argument("--max-limit", type=int, default=1000, help="page size cap (applied silently)")
+    parser.add_argument("--max-limit", type=positive_int, default=1000, help="page size cap (applied silently)")
     parser.add_argument(
         "--faults",
         default="",
@@ -41,9 +54,9 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Build the dataset, start the server and block until Ctrl-C."""
-    from classlink_sync.local.cli import CLIError
-    from classlink_sync.local.emulator.faults import Faults
-    from classlink_sync.local.emulator.server import start_emulator
+    from classlink_local.emulator.faults import Faults
+    from classlink_local.emulator.server import start_emulator
+    from classlink_sync.cli import CLIError
 
     faults = Faults(seed=args.seed)
     try:
@@ -51,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise CLIError(f"--faults: {exc}") from None
     if args.from_csv:
-        from classlink_sync.local.emulator.csvload import load_csv_bundle
+        from classlink_local.emulator.csvload import load_csv_bundle
 
         try:
             dataset = load_csv_bundle(args.from_csv)
@@ -59,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
             raise CLIError(f"--from-csv: {exc}") from None
         source = f"CSV bundle {args.from_csv}"
     else:
-        from classlink_sync.local.emulator.datagen import generate
+        from classlink_local.emulator.datagen import generate
 
         dataset = generate(seed=args.seed, users=args.users, problem_share=args.problem_share)
         source = f"generated district (seed {args.seed}, {args.users} users)"

@@ -8,6 +8,10 @@ server reads through ``Collection.json`` (serialised once, cached) and never mat
 Mutation helpers (``add_user``, ``rename_class``, ``drop``, ``replace_source_ids``...) stamp
 ``dateLastModified`` so delta fetches (``dateLastModified>'...'``) see them, and bump
 ``Dataset.version`` so the server's cached views are recomputed.
+
+A collection may also carry ``extras``: entries its whole-collection listing shows besides its
+records, counted by X-Total-Count: a sourcedId listed a second time (``Dataset.duplicate``) or
+raw JSON that is not a record object (``Dataset.add_junk``). Faults use them (SPEC R4).
 """
 
 from __future__ import annotations
@@ -23,6 +27,9 @@ Record = dict[str, Any]
 Expander = Callable[[Any, str], Record]
 
 DEFAULT_HREF_BASE = "https://district-example-v2.oneroster.test/ims/oneroster/v1p1"
+
+# What ``Dataset.add_junk`` lists where records should be, in turn (SPEC R4: each is an issue).
+JUNK_VALUES: tuple[bytes, ...] = (b'"not-a-record"', b"42", b"null", b'["a","list"]', b"true")
 
 # OneRoster collection name -> (Dataset attribute, singular envelope key, reference type).
 COLLECTIONS: dict[str, tuple[str, str, str]] = {
@@ -66,13 +73,16 @@ class Collection(MutableMapping[str, Record]):
         self._rows: dict[str, Any] = {}
         self._json: dict[str, bytes] = {}
         self._order: list[str] | None = None
+        # (listing position, entry) shown besides the records: a sourcedId listed again, or raw
+        # JSON bytes that are not a record object (faults, R4). See ``listing``.
+        self.extras: list[tuple[int, str | bytes]] = []
 
     # -- mapping protocol ------------------------------------------------------------------------
     def __getitem__(self, key: str) -> Record:
         with self._ds.lock:
             row = self._rows[key]
             if type(row) is not dict:
-                assert self._expand is not None
+                assert self._expand is not None  # nosec B101 # type narrowing; never run with -O
                 row = self._expand(row, self._ds.href_base)
                 self._rows[key] = row
             # The caller may edit the dict in place: forget its serialisation.
@@ -125,13 +135,28 @@ class Collection(MutableMapping[str, Record]):
         row = self._rows[key]
         if type(row) is dict:
             return row
-        assert self._expand is not None
+        assert self._expand is not None  # nosec B101 # type narrowing; never run with -O
         return self._expand(row, self._ds.href_base)
 
     def iter_records(self) -> Iterator[tuple[str, Record]]:
         """(sourcedId, read-only record) in listing order."""
         for key in self.ids():
             yield key, self.record(key)
+
+    def add_extra(self, position: int, entry: str | bytes) -> None:
+        """List ``entry`` (a sourcedId listed again, or raw JSON) at ``position`` of the listing."""
+        with self._ds.lock:
+            self.extras.append((position, entry))
+            self._ds.bump()
+
+    def listing(self, ids: list[str]) -> list[str | bytes]:
+        """``ids`` with the ``extras`` inserted at their positions (in the order they were added)."""
+        if not self.extras:
+            return list(ids)
+        out: list[str | bytes] = list(ids)
+        for position, entry in self.extras:
+            out.insert(min(position, len(out)), entry)
+        return out
 
     def ids(self) -> list[str]:
         """sourcedIds in listing order (cached until the key set changes)."""
@@ -270,7 +295,7 @@ class Dataset:
                 "orgs": [self.ref("orgs", s) for s in schools],
                 "agents": [],
                 "grades": [],
-                "password": "",
+                "password": "",  # nosec B105 # OneRoster's (empty) password field
             }
             record.update(fields)
             self.users[sid] = record
@@ -426,8 +451,9 @@ class Dataset:
 
     def shift(self, collection: str, mode: str, pick: int = 0) -> str | None:
         """Change a collection mid-fetch (a fault): ``insert`` a copy of a record at the start
-        with a new sourcedId, or ``remove`` the record at position ``pick % len``. Returns the
-        sourcedId inserted or removed."""
+        with a new sourcedId, ``remove`` the record at position ``pick % len``, or ``replace``:
+        remove that record and append a copy of it with a new sourcedId at the end (the total
+        stays the same). Returns the sourcedId inserted or removed (for ``replace``, removed)."""
         with self.lock:
             coll = self.collection(collection)
             ids = coll.ids()
@@ -438,14 +464,48 @@ class Dataset:
                 del coll[victim]
                 return victim
             clone = json.loads(coll.json(victim))
-            sid = self.new_id(f"shift-{coll.name}")
-            clone["sourcedId"] = sid
-            clone["dateLastModified"] = self.clock()
-            if "username" in clone:
-                clone["username"] = f"{self.username_prefix}-{sid}"
-                clone["email"] = f"{sid}@{self.email_domain}"
-            coll.insert_first(sid, clone)
+            if mode == "replace":
+                del coll[victim]
+                clone = self._renamed(clone, coll.name)
+                coll[clone["sourcedId"]] = clone  # a new key: listed last
+                return victim
+            clone = self._renamed(clone, coll.name)
+            coll.insert_first(clone["sourcedId"], clone)
+            return str(clone["sourcedId"])
+
+    def _renamed(self, clone: Record, name: str) -> Record:
+        sid = self.new_id(f"shift-{name}")
+        clone["sourcedId"] = sid
+        clone["dateLastModified"] = self.clock()
+        if "username" in clone:
+            clone["username"] = f"{self.username_prefix}-{sid}"
+            clone["email"] = f"{sid}@{self.email_domain}"
+        return clone
+
+    def duplicate(self, collection: str, pick: int = 0, at: int | None = None) -> str | None:
+        """List the record at position ``pick % len`` a second time, at listing position ``at``
+        (default: the end); X-Total-Count counts the copy (a fault, SPEC R4). Returns its id."""
+        with self.lock:
+            coll = self.collection(collection)
+            ids = coll.ids()
+            if not ids:
+                return None
+            listed_again = {entry for _, entry in coll.extras}
+            if len(listed_again) >= len(ids):
+                return None
+            index = pick % len(ids)
+            while ids[index] in listed_again:  # a different record each time
+                index = (index + 1) % len(ids)
+            sid = ids[index]
+            coll.add_extra(len(ids) + len(coll.extras) if at is None else at, sid)
             return sid
+
+    def add_junk(self, collection: str, at: int, kind: int = 0) -> bytes:
+        """List an entry that is not a record object (``JUNK_VALUES[kind % 5]``) at listing
+        position ``at``; X-Total-Count counts it (a fault, SPEC R4). Returns the raw JSON."""
+        raw = JUNK_VALUES[kind % len(JUNK_VALUES)]
+        self.collection(collection).add_extra(at, raw)
+        return raw
 
 
 def _rewrite(value: Any, mapping: dict[str, str]) -> Any:

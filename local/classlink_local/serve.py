@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from classlink_sync.local.lambda_runtime import LambdaContext, load_module
+from classlink_local.lambda_runtime import LambdaContext, load_module
 
 LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
@@ -92,6 +92,21 @@ def load_handler(path: str | Path, attribute: str = "lambda_handler") -> LambdaH
     """The handler function of a handler file (e.g. ``functions/sso/app.py``)."""
     handler: LambdaHandler = getattr(load_module(path), attribute)
     return handler
+
+
+def route_by_prefix(default: LambdaHandler, routes: Mapping[str, LambdaHandler]) -> LambdaHandler:
+    """One handler for several functions behind one HTTP API, as API Gateway's routes do: a request
+    whose path is a prefix (``/portal``) or lies under it (``/portal/...``) goes to that prefix's
+    handler, anything else to ``default`` (``classlink-sync serve``: the SSO and the portal)."""
+
+    def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        path = str(event.get("rawPath") or "/")
+        for prefix, handler in routes.items():
+            if path == prefix or path.startswith(prefix.rstrip("/") + "/"):
+                return handler(event, context)
+        return default(event, context)
+
+    return handle
 
 
 def make_server(handler: LambdaHandler, port: int = 0, host: str = "127.0.0.1") -> ThreadingHTTPServer:

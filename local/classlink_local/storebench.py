@@ -1,6 +1,6 @@
 """Store read benchmark: items/s reading a district's accounts through ``DynamoRosterView`` from
 moto's in-process backend and from ``ThreadedMotoServer``, plus roster writes per created and
-updated record. Run: ``python -m classlink_sync.store.bench [--users N]`` (needs moto, dev only).
+updated record. Run: ``python -m classlink_local.storebench [--users N]`` (needs moto, dev only).
 
 moto serialises requests and is far slower than DynamoDB; the numbers compare designs, they do
 not predict AWS (DESIGN.md "What moto hides").
@@ -26,7 +26,7 @@ from classlink_sync.store.view import DynamoRosterView
 
 ENV = {
     "AWS_ACCESS_KEY_ID": "bench",
-    "AWS_SECRET_ACCESS_KEY": "bench",
+    "AWS_SECRET_ACCESS_KEY": "bench",  # nosec B105 # moto's dummy credentials
     "AWS_REGION": "us-east-1",
     **{
         f"{n}_TABLE": f"bench-{n.lower()}"

@@ -1,8 +1,9 @@
 """``classlink-sync fetch``: read a whole district from a Roster Server and report it (SPEC §1).
 
 Prints counts per collection, completeness (R9) and the rejected records (R4), or with ``--out``
-writes every record as JSON files into a directory. The secret may come from the environment
-(``ONEROSTER_CLIENT_SECRET``, ``ONEROSTER_BEARER``) so it stays out of the shell history.
+writes every record as JSON files into a directory. The secret may come from a file
+(``--client-secret-file``) or the environment (``ONEROSTER_CLIENT_SECRET``, ``ONEROSTER_BEARER``)
+so it stays out of ``ps`` and the shell history.
 Exit code: 0 complete, 1 incomplete, 2 usage or credentials error.
 """
 
@@ -14,27 +15,25 @@ import os
 from pathlib import Path
 from typing import Any
 
+from classlink_sync.cli import add_client_secret_arguments, non_negative_int, positive_int
+
 
 def register(subparsers: Any) -> None:
     """Add the ``fetch`` command."""
     parser = subparsers.add_parser("fetch", help="fetch a district's roster and print what came back")
     parser.add_argument("--url", required=True, help="Roster Server base URL, ending in /ims/oneroster/v1p1")
     parser.add_argument("--client-id", help="OAuth 1.0a client id (consumer key)")
-    parser.add_argument(
-        "--client-secret",
-        default=os.environ.get("ONEROSTER_CLIENT_SECRET"),
-        help="OAuth 1.0a client secret (default: $ONEROSTER_CLIENT_SECRET)",
-    )
+    add_client_secret_arguments(parser, what="OAuth 1.0a client secret")
     parser.add_argument(
         "--bearer",
         default=os.environ.get("ONEROSTER_BEARER"),
         help="bearer token for ClassLink's OneRoster proxy, instead of OAuth 1.0a (default: $ONEROSTER_BEARER)",
     )
     parser.add_argument("--out", type=Path, help="write every record as JSON into this directory")
-    parser.add_argument("--page-size", type=int, default=1000)
-    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--page-size", type=positive_int, default=1000)
+    parser.add_argument("--concurrency", type=positive_int, default=4)
     parser.add_argument("--since", help="delta fetch: only records modified after this ISO date-time")
-    parser.add_argument("--show-rejected", type=int, default=50, help="how many rejected records to print")
+    parser.add_argument("--show-rejected", type=non_negative_int, default=50, help="how many rejected records to print")
     parser.set_defaults(func=run)
 
 
@@ -43,14 +42,19 @@ def make_client(args: argparse.Namespace) -> Any:
     from classlink_sync.oneroster.auth import BearerAuth, OAuth1Auth
     from classlink_sync.oneroster.client import OneRosterClient
 
-    from . import CLIError
+    from . import SECRET_SOURCES, CLIError, client_secret
 
+    if not args.url.startswith(("https://", "http://")):
+        raise CLIError("--url must be an http(s) URL ending in /ims/oneroster/v1p1")
     if args.bearer:
         auth: Any = BearerAuth(args.bearer)
-    elif args.client_id and args.client_secret:
-        auth = OAuth1Auth(args.client_id, args.client_secret)
+    elif args.client_id:
+        secret = client_secret(args, required=False)
+        if secret is None:
+            raise CLIError(f"--client-id needs the client secret: give one of {SECRET_SOURCES} (or use --bearer)")
+        auth = OAuth1Auth(args.client_id, secret)
     else:
-        raise CLIError("give --client-id and --client-secret, or --bearer")
+        raise CLIError(f"give --client-id and the client secret ({SECRET_SOURCES}), or --bearer")
     if args.page_size < 1 or args.concurrency < 1:
         raise CLIError("--page-size and --concurrency must be at least 1")
     return OneRosterClient(args.url, auth, page_size=args.page_size, concurrency=args.concurrency)

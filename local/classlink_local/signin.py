@@ -41,6 +41,14 @@ class LocalSso:
     def login_url(self) -> str:
         return f"{self.base_url}/sso/classlink/login"
 
+    def staff_link(self, district_id: str, *, hours: float = 8) -> str:
+        """S6: a signed staff link to the district's portal, served at this address."""
+        from classlink_sync.portal.settings import PortalSecretResolver, load_portal_settings
+        from classlink_sync.portal.stafflink import make_staff_link
+
+        key = PortalSecretResolver(load_portal_settings()).key()
+        return make_staff_link(key, district_id, hours=hours).url(self.base_url)
+
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
@@ -56,9 +64,9 @@ def start_local_sso(emulator: Any, tenant_id: str, users: list[dict[str, Any]]) 
     the real handler; accounts are looked up in the store the sync wrote (S2, S3)."""
     import threading
 
-    from classlink_sync.local.emulator.sso_app import ClassLinkSsoApp
-    from classlink_sync.local.lambda_runtime import LambdaContext, load_handler_module
-    from classlink_sync.local.serve import make_server
+    from classlink_local.emulator.sso_app import ClassLinkSsoApp
+    from classlink_local.lambda_runtime import LambdaContext, load_handler_module
+    from classlink_local.serve import make_server, route_by_prefix
 
     sso = ClassLinkSsoApp()
     sso.add_users(tenant_id, users)
@@ -77,12 +85,22 @@ def start_local_sso(emulator: Any, tenant_id: str, users: list[dict[str, Any]]) 
         "CLASSLINK_CLIENT_ID": client_id,
         "CLASSLINK_CLIENT_SECRET": client_secret,
         "SESSION_KEY": secrets.token_urlsafe(32),
+        # The district portal (S6-S8) behind the same address, as `classlink-sync serve` serves it.
+        "PORTAL_REDIRECT_URI": f"{base_url}/portal/callback",
+        "PORTAL_KEY": secrets.token_urlsafe(32),
     }
     saved_env = {key: os.environ.get(key) for key in env}
     os.environ.update(env)
     module = load_handler_module("sso")
     module.configure()  # read the settings above on the next request
-    handlers.append(lambda event, _ctx: module.lambda_handler(event, LambdaContext("sso", timeout_seconds=10)))
+    portal = load_handler_module("portal")
+    portal.configure()  # the portal reads the settings above on its next request
+    handlers.append(
+        route_by_prefix(
+            lambda event, _ctx: module.lambda_handler(event, LambdaContext("sso", timeout_seconds=10)),
+            {"/portal": lambda event, _ctx: portal.lambda_handler(event, LambdaContext("portal", timeout_seconds=29))},
+        )
+    )
     threading.Thread(target=server.serve_forever, name="sso-serve", daemon=True).start()
     return LocalSso(base_url=base_url, sso_app=sso, server=server, saved_env=saved_env)
 

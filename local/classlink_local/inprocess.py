@@ -8,7 +8,7 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
-from classlink_sync.local.stack import LOCAL_AWS_ENV, reset_cached_settings
+from classlink_local.stack import LOCAL_AWS_ENV, reset_cached_settings
 
 IN_PROCESS_ENV = {
     **LOCAL_AWS_ENV,

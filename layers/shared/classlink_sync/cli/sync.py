@@ -1,61 +1,53 @@
-"""Sync commands (SPEC R10, R12, R14): sync one district now, fire the daily schedule, list and
-review runs (approve / discard a held run), export what a district has synced."""
+"""Sync commands (SPEC R10, R12, R14): sync one district now, list and review runs (approve /
+discard a held run), export what a district has synced."""
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime as dt
 import json
-import sys
-from dataclasses import asdict
 from typing import Any
 
-from classlink_sync.local.cli import CLIError
+from classlink_sync.cli import CLIError, district_id_arg, positive_int, prepare_environment
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     sync = subparsers.add_parser("sync", help="sync one district now (the Lambda's code path)")
-    sync.add_argument("district_id")
+    sync.add_argument("district_id", type=district_id_arg)
     sync.add_argument("--dry-run", action="store_true", help="R12: fetch, validate and plan; write no roster data")
-    sync.add_argument("--json", action="store_true", help="print the run record as JSON")
+    sync.add_argument(
+        "--json", action="store_true", help="print the run record as JSON (an error too: stdout is only JSON)"
+    )
     sync.add_argument("--date", help="the sync date (YYYY-MM-DD), default today (UTC)")
     sync.set_defaults(func=_sync)
 
-    daily = subparsers.add_parser("daily", help="fire the daily schedule and drain the queue through the handlers")
-    daily.add_argument("--date", help="the slot date (YYYY-MM-DD), default today (UTC)")
-    daily.add_argument("--json", action="store_true")
-    daily.set_defaults(func=_daily)
-
     runs = subparsers.add_parser("runs", help="a district's sync runs, newest first")
-    runs.add_argument("district_id")
-    runs.add_argument("--limit", type=int, default=20)
+    runs.add_argument("district_id", type=district_id_arg)
+    runs.add_argument("--limit", type=positive_int, default=20)
     runs.set_defaults(func=_runs)
 
     approve = subparsers.add_parser("approve", help="R10: re-fetch, re-plan and apply a held run, guard waived once")
-    approve.add_argument("district_id")
+    approve.add_argument("district_id", type=district_id_arg)
     approve.add_argument("run_id")
     approve.add_argument("--json", action="store_true")
     approve.set_defaults(func=_approve)
 
     discard = subparsers.add_parser("discard", help="R10: drop a held run; the next sync evaluates again")
-    discard.add_argument("district_id")
+    discard.add_argument("district_id", type=district_id_arg)
     discard.add_argument("run_id")
     discard.set_defaults(func=_discard)
 
     export = subparsers.add_parser("export", help="the district's synced accounts, classes and enrolments")
-    export.add_argument("district_id")
+    export.add_argument("district_id", type=district_id_arg)
     export.add_argument("--json", action="store_true", help="JSON (the default prints counts)")
     export.set_defaults(func=_export)
 
 
 def _prepare() -> None:
-    from classlink_sync.local.stack import ensure_local_env
-
-    ensure_local_env()
+    prepare_environment()
 
 
-def _today(value: str | None) -> str:
+def sync_date(value: str | None) -> str:
     if value is None:
         return dt.datetime.now(dt.UTC).date().isoformat()
     try:
@@ -66,7 +58,11 @@ def _today(value: str | None) -> str:
 
 def run_record_json(report: Any) -> dict[str, Any]:
     """The run record as `--json` prints it: status, counts, issues (rule, sourcedId, message)."""
+    from classlink_sync.redact import redact_userinfo
+
     data = report.to_dict()
+    if data.get("error"):
+        data["error"] = redact_userinfo(str(data["error"]))
     data["issues"] = [
         {
             "rule": i.rule,
@@ -82,9 +78,9 @@ def run_record_json(report: Any) -> dict[str, Any]:
 
 
 def _run(request: Any, as_json: bool) -> int:
-    from classlink_sync.store.districts import DistrictNotFound
-    from classlink_sync.sync.report import FAILED, render_text
-    from classlink_sync.sync.service import DistrictBusy, run_sync
+    from classlink_sync.errors import DistrictBusy, DistrictNotFound
+    from classlink_sync.report import FAILED, render_text
+    from classlink_sync.sync.service import run_sync
 
     try:
         outcome = run_sync(request, raise_on_failure=False)
@@ -105,7 +101,9 @@ def _sync(args: argparse.Namespace) -> int:
     _prepare()
     from classlink_sync.sync.messages import SyncRequest
 
-    request = SyncRequest(district_id=args.district_id, date=_today(args.date), trigger="manual", dry_run=args.dry_run)
+    request = SyncRequest(
+        district_id=args.district_id, date=sync_date(args.date), trigger="manual", dry_run=args.dry_run
+    )
     return _run(request, args.json)
 
 
@@ -114,7 +112,7 @@ def _approve(args: argparse.Namespace) -> int:
     from classlink_sync.sync.messages import SyncRequest
 
     request = SyncRequest(
-        district_id=args.district_id, date=_today(None), trigger="approve", approve_run_id=args.run_id
+        district_id=args.district_id, date=sync_date(None), trigger="approve", approve_run_id=args.run_id
     )
     return _run(request, args.json)
 
@@ -133,51 +131,43 @@ def _discard(args: argparse.Namespace) -> int:
     return 0
 
 
-def _daily(args: argparse.Namespace) -> int:
-    _prepare()
-    result = fire_daily(_today(args.date))
-    if args.json:
-        print(json.dumps(result, indent=2, default=str))
-    else:
-        dispatch = result["dispatch"]
-        print(
-            f"daily schedule for {dispatch.get('date')}: {dispatch.get('due')} due, {dispatch.get('sent')} sent, "
-            f"{dispatch.get('skipped')} skipped (not enabled yet, or already dispatched for that date)"
-        )
-        drained = result["drain"]
-        print(f"queue drained: {len(drained['succeeded'])} succeeded, {len(drained['failed'])} failed")
-    return 1 if result["drain"]["failed"] else 0
-
-
-def fire_daily(date: str) -> dict[str, Any]:
-    """Fire the schedule as EventBridge Scheduler would (its explicit Input as the event) and drain
-    the sync queue through the real district-sync handler."""
-    from classlink_sync.local.lambda_runtime import invoke
-    from classlink_sync.local.queue_runner import drain_queue
-    from classlink_sync.settings import get_settings
-    from classlink_sync.store.context import get_store
-    from classlink_sync.sync.dispatch import sqs_client
-
-    event = {"trigger": "schedule", "date": date}
-    # What the functions print (JSON logs, EMF) goes to CloudWatch in Lambda; here, to stderr.
-    with contextlib.redirect_stdout(sys.stderr):
-        dispatch = invoke("dispatcher", event, timeout_seconds=60)
-        settings = get_settings()
-        drain = drain_queue(sqs_client(get_store()), settings.require("sync_queue_url"))
-    return {"dispatch": dispatch, "drain": asdict(drain)}
-
-
 def _runs(args: argparse.Namespace) -> int:
     _prepare()
     from classlink_sync.store import runs
+    from classlink_sync.sync.service import LEASE_SECONDS
 
-    records = runs.list_runs(args.district_id, limit=args.limit)
+    # A run killed mid-way shows as abandoned once its lease expired (R14), before the next sync.
+    records = runs.list_runs_seen(args.district_id, limit=args.limit, max_run_seconds=LEASE_SECONDS)
     if not records:
         print(f"no runs for district {args.district_id}")
     for r in records:
         writes = "-" if r.roster_writes is None else r.roster_writes
-        print(f"{r.run_id}\t{r.status}\t{r.trigger}\tissues {r.issue_count}\twrites {writes}\t{r.started}")
+        line = f"{r.run_id}\t{r.status}\t{r.trigger}\tissues {r.issue_count}\twrites {writes}\t{r.started}"
+        shown = progress_text(r.progress, running=r.status == "running")
+        print(f"{line}\t{shown}" if shown else line)
     return 0
+
+
+def progress_text(progress: dict[str, Any] | None, *, running: bool) -> str:
+    """R20: how far a run has got, as `runs` prints it: while it runs, the records fetched, the
+    roster writes done of those planned, the chunks and the invocation; once ended, the number of
+    invocations of a run that continued."""
+    if not progress:
+        return ""
+    invocations = int(progress.get("invocations") or 1)
+    if not running:
+        return f"invocations {invocations}" if invocations > 1 else ""
+    parts = [str(progress.get("stage") or "running")]
+    if "fetched" in progress:
+        parts.append(f"fetched {progress['fetched']}/{progress.get('fetch_total', progress['fetched'])}")
+    if "planned" in progress:
+        parts.append(f"written {progress.get('written', 0)}/{progress['planned']} planned")
+    if progress.get("chunks_total"):
+        parts.append(f"chunks {progress.get('chunks_done', 0)}/{progress['chunks_total']}")
+    parts.append(f"invocation {invocations}")
+    if progress.get("updated"):
+        parts.append(f"at {progress['updated']}")
+    return "progress: " + ", ".join(parts)
 
 
 def _export(args: argparse.Namespace) -> int:

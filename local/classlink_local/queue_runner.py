@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from classlink_sync.local.lambda_runtime import invoke
+from classlink_local.lambda_runtime import invoke
 
 
 def sqs_event(messages: list[dict[str, Any]], queue_arn: str, region: str) -> dict[str, Any]:
@@ -43,8 +43,12 @@ class DrainResult:
     failed: list[str] = field(default_factory=list)
 
 
-def drain_queue(sqs: Any, queue_url: str, *, batch_size: int = 1, max_batches: int = 1000) -> DrainResult:
-    """Deliver every visible message to ``functions/district_sync`` (BatchSize as in template.yaml)."""
+def drain_queue(
+    sqs: Any, queue_url: str, *, batch_size: int = 1, max_batches: int = 1000, timeout_seconds: int = 900
+) -> DrainResult:
+    """Deliver every visible message to ``functions/district_sync`` (BatchSize as in template.yaml),
+    follow-up messages the handler sends included (R20), each invocation with a Lambda context of
+    ``timeout_seconds`` (the function's Timeout: a smaller one makes syncs continue sooner)."""
     arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     region = sqs.meta.region_name
     result = DrainResult()
@@ -57,7 +61,7 @@ def drain_queue(sqs: Any, queue_url: str, *, batch_size: int = 1, max_batches: i
         ).get("Messages", [])
         if not received:
             break
-        response = invoke("district_sync", sqs_event(received, arn, region)) or {}
+        response = invoke("district_sync", sqs_event(received, arn, region), timeout_seconds=timeout_seconds) or {}
         result.invocations += 1
         failed = {item["itemIdentifier"] for item in response.get("batchItemFailures", [])}
         for message in received:

@@ -287,7 +287,7 @@ def _user_expander(prefix: str, domain: str) -> Expander:
             "orgs": [{"href": f"{base}/orgs/{o}", "sourcedId": o, "type": "org"} for o in orgs],
             "agents": [{"href": f"{base}/users/{a}", "sourcedId": a, "type": "user"} for a in agents],
             "grades": list(grades),
-            "password": "",
+            "password": "",  # nosec B105 # OneRoster's (empty) password field
             "preferredFirstName": "",
         }
 
@@ -351,7 +351,7 @@ def _generate(config: DistrictConfig | None, overrides: dict[str, Any]) -> Datas
     cfg = config or DistrictConfig()
     if overrides:
         cfg = DistrictConfig(**{**{f: getattr(cfg, f) for f in cfg.__dataclass_fields__}, **overrides})
-    rng = random.Random(cfg.seed)
+    rng = random.Random(cfg.seed)  # nosec B311 # seeded test data, not security
     ds = Dataset(cfg.href_base, username_prefix=cfg.username_prefix)
     ds.users._expand = _user_expander(cfg.username_prefix, ds.email_domain)
     ds.classes._expand = _class_expander
@@ -624,15 +624,26 @@ def _students(g: _Gen, n_students: int) -> None:
 
 
 # -- planted problems ------------------------------------------------------------------------------
+# Each step below plants one family of problems. The steps draw from the shared RNG, so their
+# order (in ``_plant``) and the order of draws inside each one fix the generated data per seed.
 
 
-def _plant(g: _Gen, kinds: dict[str, list[str]], k_u: int, k_c: int) -> None:
-    rng, ds, base, cfg = g.rng, g.ds, g.ds.href_base, g.cfg
-    prefix = cfg.username_prefix
-    users_expand = ds.users._expand
-    assert users_expand is not None
+@dataclass(slots=True)
+class _Planter:
+    """What the planting steps share: the generator, the planted-kinds map and the counts."""
+
+    g: _Gen
+    kinds: dict[str, list[str]]
+    k_u: int  # planted users per user kind
+    k_c: int  # planted classes (or enrolments) per class kind
+    expand_user: Expander
+
+    def school_of(self, i: int) -> str:
+        """The i-th licensed school, round robin."""
+        return self.g.schools[i % len(self.g.schools)]
 
     def user(
+        self,
         role: str,
         school: str | None,
         *,
@@ -643,11 +654,12 @@ def _plant(g: _Gen, kinds: dict[str, list[str]], k_u: int, k_c: int) -> None:
         **fields: Any,
     ) -> Record:
         """A planted user as a dict, enrolled in ``classes`` regular classes of its school."""
+        g, rng = self.g, self.g.rng
         n = g.user_n()
         sid = f"usr-{n}"
         org_ids = tuple(orgs) if orgs is not None else ((school,) if school else (g.district_id,))
         grades = (rng.choice(g.school_grades[school]),) if school and role == "student" else ()
-        record = users_expand(
+        record = self.expand_user(
             (
                 sid,
                 n,
@@ -661,32 +673,90 @@ def _plant(g: _Gen, kinds: dict[str, list[str]], k_u: int, k_c: int) -> None:
                 "active",
                 "true",
             ),
-            base,
+            g.ds.href_base,
         )
         record.update(fields)
-        ds.users[sid] = record
+        g.ds.users[sid] = record
         if school and role in ("student", "teacher"):
             pool = g.classes_by_school.get(school) or []
             for klass in rng.sample(pool, min(classes, len(pool))):
                 _enrol(g, sid, klass, role)
         return record
 
-    def school_of(i: int) -> str:
-        return g.schools[i % len(g.schools)]
+    def students_into(self, klass: str, school: str, n: int = 2) -> None:
+        """Enrol ``n`` students of the school (fewer if it has fewer) in a planted class."""
+        pool = self.g.students_by_school[school]
+        for s in self.g.rng.sample(pool, min(n, len(pool))):
+            _enrol(self.g, s, klass, "student")
 
-    # R3: roles out of scope.
+    def a_teacher(self, school: str) -> str:
+        """A regular teacher of the school (tiny districts: any teacher)."""
+        return (self.g.teachers_by_school[school] or list(self.g.teacher_orgs))[0]
+
+    def taught_class(self, school: str, title: str, course_title: str) -> str:
+        """A planted class taught by a regular teacher of the school, with a few students."""
+        klass = _new_class(self.g, school, title, course_title)
+        _enrol(self.g, self.a_teacher(school), klass, "teacher", primary=True)
+        self.students_into(klass, school)
+        return klass
+
+
+def _plant(g: _Gen, kinds: dict[str, list[str]], k_u: int, k_c: int) -> None:
+    """Plant every problem kind of ``PROBLEM_KINDS``, in a fixed order (the RNG draws depend on it)."""
+    users_expand = g.ds.users._expand
+    assert users_expand is not None  # nosec B101 # type narrowing; never run with -O
+    p = _Planter(g, kinds, k_u, k_c, users_expand)
+    # R3: out of scope, unlicensed, disabled, without classes.
+    _plant_roles_out_of_scope(p)
+    _plant_unlicensed_school(p)
+    _plant_disabled_users(p)
+    _plant_users_without_class(p)
+    # R4: required fields missing or only in metadata.
+    _plant_blank_usernames(p)
+    _plant_missing_names(p)
+    _plant_missing_roles(p)
+    _plant_required_in_metadata(p)
+    # R5: collisions after normalisation, duplicates of one person, generic usernames.
+    _plant_username_collisions(p)
+    _plant_duplicate_persons(p)
+    _plant_generic_usernames(p)
+    # R9: tobedeleted users.
+    _plant_tobedeleted_users(p)
+    # R7 and R8 (and R4 class_missing_school): planted classes in licensed schools.
+    _plant_classes_no_subject(p)
+    _plant_classes_two_subjects(p)
+    _plant_subject_from_course(p)
+    _plant_classes_only_unsynced_teacher(p)
+    _plant_classes_without_teacher(p)
+    _plant_classes_missing_school(p)
+    # R8: co-teachers, teachers outside their schools, teachers enrolled as students; R9 ended.
+    _plant_co_taught_classes(p)
+    _plant_teacher_school_mismatches(p)
+    _plant_teachers_as_students(p)
+    _plant_ended_enrollments(p)
+
+
+# -- R3: roles out of scope, the unlicensed school, disabled users, users without classes ----------
+
+
+def _plant_roles_out_of_scope(p: _Planter) -> None:
+    """R3: administrators, aides, guardians (with a child as agent) and proctors."""
+    g, base = p.g, p.g.ds.href_base
     roles = ["administrator", "aide", "guardian", "proctor"]
-    for i in range(k_u):
+    for i in range(p.k_u):
         role = roles[i % len(roles)]
-        school = school_of(i)
+        school = p.school_of(i)
         agents = []
         if role == "guardian" and g.students_by_school[school]:
-            child = rng.choice(g.students_by_school[school])
+            child = g.rng.choice(g.students_by_school[school])
             agents = [ref(base, "users", child, "user")]
-        rec = user(role, school if role != "administrator" or i % 8 else None, classes=0, agents=agents)
-        kinds["role_out_of_scope"].append(rec["sourcedId"])
+        rec = p.user(role, school if role != "administrator" or i % 8 else None, classes=0, agents=agents)
+        p.kinds["role_out_of_scope"].append(rec["sourcedId"])
 
-    # R3: an unlicensed school with its own teacher, students and classes.
+
+def _plant_unlicensed_school(p: _Planter) -> None:
+    """R3: an unlicensed school with its own teacher, students and classes."""
+    g, ds, base = p.g, p.g.ds, p.g.ds.href_base
     unlic = "org-sch-unlicensed-1"
     ds.orgs[unlic] = {
         "sourcedId": unlic,
@@ -701,198 +771,273 @@ def _plant(g: _Gen, kinds: dict[str, list[str]], k_u: int, k_c: int) -> None:
     }
     ds.orgs[g.district_id]["children"].append(ref(base, "orgs", unlic, "org"))
     ds.unlicensed_school_ids = [unlic]
-    kinds["unlicensed_school"].append(unlic)
+    p.kinds["unlicensed_school"].append(unlic)
     g.schools.append(unlic)
     g.school_grades[unlic] = ("09", "10")
     g.courses[unlic] = g.courses[g.schools[0]]
     g.classes_by_school[unlic] = []
     g.students_by_school[unlic] = []
-    teacher = user("teacher", unlic, classes=0)
-    kinds["unlicensed_school_user"].append(teacher["sourcedId"])
-    for _ in range(k_c):
-        course = rng.choice(LANGUAGE_COURSES)
+    teacher = p.user("teacher", unlic, classes=0)
+    p.kinds["unlicensed_school_user"].append(teacher["sourcedId"])
+    for _ in range(p.k_c):
+        course = g.rng.choice(LANGUAGE_COURSES)
         klass = _new_class(g, unlic, course, course)
         g.classes_by_school[unlic].append(klass)
         _enrol(g, teacher["sourcedId"], klass, "teacher", primary=True)
-        kinds["unlicensed_school_class"].append(klass)
-    for _ in range(k_u - 1):
-        kinds["unlicensed_school_user"].append(user("student", unlic)["sourcedId"])
+        p.kinds["unlicensed_school_class"].append(klass)
+    for _ in range(p.k_u - 1):
+        p.kinds["unlicensed_school_user"].append(p.user("student", unlic)["sourcedId"])
     g.schools.pop()  # no later planting in the unlicensed school
 
-    # R3: disabled, students without classes, teachers without classes.
-    enabled_variants: list[Any] = ["false", "FALSE", False, "False"]
-    for i in range(k_u):
-        role = "teacher" if i % 3 == 2 else "student"
-        rec = user(role, school_of(i), enabledUser=enabled_variants[i % 4])
-        kinds["disabled_user"].append(rec["sourcedId"])
-    for i in range(k_u):
-        kinds["student_without_class"].append(user("student", school_of(i), classes=0)["sourcedId"])
-    for i in range(k_u):
-        kinds["teacher_without_class"].append(user("teacher", school_of(i), classes=0)["sourcedId"])
 
-    # R4: required fields missing or only in metadata.
-    for i in range(k_u):
-        rec = user("student", school_of(i))
+def _plant_disabled_users(p: _Planter) -> None:
+    """R3: enabledUser false, as a string in any case or a boolean."""
+    enabled_variants: list[Any] = ["false", "FALSE", False, "False"]
+    for i in range(p.k_u):
+        role = "teacher" if i % 3 == 2 else "student"
+        rec = p.user(role, p.school_of(i), enabledUser=enabled_variants[i % 4])
+        p.kinds["disabled_user"].append(rec["sourcedId"])
+
+
+def _plant_users_without_class(p: _Planter) -> None:
+    """R3: students without classes (skipped), then teachers without classes (still synced)."""
+    for i in range(p.k_u):
+        p.kinds["student_without_class"].append(p.user("student", p.school_of(i), classes=0)["sourcedId"])
+    for i in range(p.k_u):
+        p.kinds["teacher_without_class"].append(p.user("teacher", p.school_of(i), classes=0)["sourcedId"])
+
+
+# -- R4: required fields missing or only in metadata ----------------------------------------------
+
+
+def _plant_blank_usernames(p: _Planter) -> None:
+    """R4: username empty, blank or absent."""
+    for i in range(p.k_u):
+        rec = p.user("student", p.school_of(i))
         if i % 3 == 2:
             del rec["username"]
         else:
             rec["username"] = ["", "   "][i % 3]
-        kinds["blank_username"].append(rec["sourcedId"])
-    for i in range(k_u):
-        rec = user("student", school_of(i))
+        p.kinds["blank_username"].append(rec["sourcedId"])
+
+
+def _plant_missing_names(p: _Planter) -> None:
+    """R4: givenName and/or familyName empty or absent."""
+    for i in range(p.k_u):
+        rec = p.user("student", p.school_of(i))
         if i % 3 == 0:
             rec["givenName"] = ""
         elif i % 3 == 1:
             del rec["familyName"]
         else:
             rec["givenName"] = rec["familyName"] = ""
-        kinds["missing_names"].append(rec["sourcedId"])
-    for i in range(k_u):
-        rec = user("student", school_of(i))
+        p.kinds["missing_names"].append(rec["sourcedId"])
+
+
+def _plant_missing_roles(p: _Planter) -> None:
+    """R4: role empty or absent."""
+    for i in range(p.k_u):
+        rec = p.user("student", p.school_of(i))
         if i % 2:
             del rec["role"]
         else:
             rec["role"] = ""
-        kinds["missing_role"].append(rec["sourcedId"])
-    for i in range(k_u):
-        rec = user("student", school_of(i))
+        p.kinds["missing_role"].append(rec["sourcedId"])
+
+
+def _plant_required_in_metadata(p: _Planter) -> None:
+    """R4: username or givenName only in metadata."""
+    for i in range(p.k_u):
+        rec = p.user("student", p.school_of(i))
         if i % 2 == 0:
             rec["metadata"] = {"username": rec.pop("username")}
         else:
             rec["metadata"] = {"givenName": rec["givenName"]}
             rec["givenName"] = ""
-        kinds["required_in_metadata"].append(rec["sourcedId"])
+        p.kinds["required_in_metadata"].append(rec["sourcedId"])
 
-    # R5: collisions after normalisation, duplicates of one person, generic usernames.
-    for i in range(k_u):
-        given, family = GIVEN[17], FAMILY[1]  # José García: accents matter
-        stem = f"{prefix}-{ASCII_NAME[given]}.{ASCII_NAME[family]}{i}"
-        variant = i % 4
-        if variant == 0:
-            pair = (stem, stem.upper())
-        elif variant == 1:
-            nfc = f"{prefix}-{given}.{family}{i}"
-            pair = (unicodedata.normalize("NFC", nfc), unicodedata.normalize("NFD", nfc))
-        elif variant == 2:
-            pair = (stem, "".join(chr(ord(c) + 0xFEE0) if "a" <= c <= "z" else c for c in stem))
-        else:
-            pair = (stem, f" {stem.title()} ")
-        for username in pair:
-            rec = user("student", school_of(i), given=given, family=family, username=username)
-            kinds["username_collision"].append(rec["sourcedId"])
-    for i in range(k_u):
+
+# -- R5: collisions after normalisation, duplicates of one person, generic usernames --------------
+
+
+def _collision_pair(prefix: str, given: str, family: str, i: int) -> tuple[str, str]:
+    """R5: two usernames equal after NFKC, case-fold and trim (variant ``i % 4``)."""
+    stem = f"{prefix}-{ASCII_NAME[given]}.{ASCII_NAME[family]}{i}"
+    variant = i % 4
+    if variant == 0:
+        return stem, stem.upper()
+    if variant == 1:
+        nfc = f"{prefix}-{given}.{family}{i}"
+        return unicodedata.normalize("NFC", nfc), unicodedata.normalize("NFD", nfc)
+    if variant == 2:
+        return stem, "".join(chr(ord(c) + 0xFEE0) if "a" <= c <= "z" else c for c in stem)
+    return stem, f" {stem.title()} "
+
+
+def _plant_username_collisions(p: _Planter) -> None:
+    """R5: pairs of usernames equal after normalisation."""
+    given, family = GIVEN[17], FAMILY[1]  # José García: accents matter
+    for i in range(p.k_u):
+        for username in _collision_pair(p.g.cfg.username_prefix, given, family, i):
+            rec = p.user("student", p.school_of(i), given=given, family=family, username=username)
+            p.kinds["username_collision"].append(rec["sourcedId"])
+
+
+def _plant_duplicate_persons(p: _Planter) -> None:
+    """R5/R6: pairs with the same names and email, different sourcedId and username."""
+    for i in range(p.k_u):
         given, family = GIVEN[i % len(GIVEN)], FAMILY[(i * 3) % len(FAMILY)]
-        email = f"{ASCII_NAME[given]}.{ASCII_NAME[family]}.dup{i}@{ds.email_domain}"
+        email = f"{ASCII_NAME[given]}.{ASCII_NAME[family]}.dup{i}@{p.g.ds.email_domain}"
         for _ in range(2):
-            rec = user("student", school_of(i), given=given, family=family, email=email)
-            kinds["duplicate_person"].append(rec["sourcedId"])
-    for i in range(k_u):
+            rec = p.user("student", p.school_of(i), given=given, family=family, email=email)
+            p.kinds["duplicate_person"].append(rec["sourcedId"])
+
+
+def _plant_generic_usernames(p: _Planter) -> None:
+    """R5: non-prefixed usernames (jsmith) likely held on the platform already."""
+    for i in range(p.k_u):
         given, family = GIVEN[i % len(GIVEN)], FAMILY[i % len(FAMILY)]
         generic = f"{ASCII_NAME[given][0]}{ASCII_NAME[family]}" + (str(i) if i >= len(FAMILY) else "")
         role = "teacher" if i % 4 == 3 else "student"
-        rec = user(role, school_of(i), given=given, family=family, username=generic)
-        kinds["generic_username"].append(rec["sourcedId"])
+        rec = p.user(role, p.school_of(i), given=given, family=family, username=generic)
+        p.kinds["generic_username"].append(rec["sourcedId"])
 
-    # R9: tobedeleted users.
-    for i in range(k_u):
-        rec = user("student", school_of(i), status=["tobedeleted", "inactive"][i % 2])
-        kinds["tobedeleted_user"].append(rec["sourcedId"])
 
-    # R7 and R8: planted classes in licensed schools.
-    def students_into(klass: str, school: str, n: int = 2) -> None:
-        pool = g.students_by_school[school]
-        for s in rng.sample(pool, min(n, len(pool))):
-            _enrol(g, s, klass, "student")
+# -- R9: tobedeleted users ---------------------------------------------------------------------------
 
-    def a_teacher(school: str) -> str:
-        """A regular teacher of the school (tiny districts: any teacher)."""
-        return (g.teachers_by_school[school] or list(g.teacher_orgs))[0]
 
-    for i in range(k_c):
-        school = school_of(i)
+def _plant_tobedeleted_users(p: _Planter) -> None:
+    """R9: users with status tobedeleted or inactive."""
+    for i in range(p.k_u):
+        rec = p.user("student", p.school_of(i), status=["tobedeleted", "inactive"][i % 2])
+        p.kinds["tobedeleted_user"].append(rec["sourcedId"])
+
+
+# -- R7 and R8: planted classes in licensed schools --------------------------------------------------
+
+
+def _plant_classes_no_subject(p: _Planter) -> None:
+    """R7: classes whose title and course name no language (Art, Algebra I)."""
+    for i in range(p.k_c):
         title = OTHER_COURSES[i % len(OTHER_COURSES)]
-        klass = _new_class(g, school, f"{title} - Period {i % 7 + 1}" if i % 2 else title, title)
-        _enrol(g, a_teacher(school), klass, "teacher", primary=True)
-        students_into(klass, school)
-        kinds["class_no_subject"].append(klass)
-    for i in range(k_c):
-        school = school_of(i)
-        klass = _new_class(g, school, TWO_SUBJECT_TITLES[i % len(TWO_SUBJECT_TITLES)], CLUB_COURSE)
-        _enrol(g, a_teacher(school), klass, "teacher", primary=True)
-        students_into(klass, school)
-        kinds["class_two_subjects"].append(klass)
-    for i in range(k_c):
-        school = school_of(i)
+        klass = p.taught_class(p.school_of(i), f"{title} - Period {i % 7 + 1}" if i % 2 else title, title)
+        p.kinds["class_no_subject"].append(klass)
+
+
+def _plant_classes_two_subjects(p: _Planter) -> None:
+    """R7: classes naming two languages (French/Spanish Club)."""
+    for i in range(p.k_c):
+        klass = p.taught_class(p.school_of(i), TWO_SUBJECT_TITLES[i % len(TWO_SUBJECT_TITLES)], CLUB_COURSE)
+        p.kinds["class_two_subjects"].append(klass)
+
+
+def _plant_subject_from_course(p: _Planter) -> None:
+    """R7: class titles without a subject whose course has one (valid)."""
+    for i in range(p.k_c):
         course = LANGUAGE_COURSES[i % len(LANGUAGE_COURSES)]
         title = f"Period {i % 7 + 1} - Section {SECTION_LETTERS[i % len(SECTION_LETTERS)]}"
-        klass = _new_class(g, school, title, course)
-        _enrol(g, a_teacher(school), klass, "teacher", primary=True)
-        students_into(klass, school)
-        kinds["subject_from_course"].append(klass)
-    for i in range(k_c):
-        school = school_of(i)
-        course = rng.choice(LANGUAGE_COURSES)
+        p.kinds["subject_from_course"].append(p.taught_class(p.school_of(i), title, course))
+
+
+def _plant_classes_only_unsynced_teacher(p: _Planter) -> None:
+    """R8: classes whose only teacher is not synced (blank username, so skipped under R4)."""
+    g = p.g
+    for i in range(p.k_c):
+        school = p.school_of(i)
+        course = g.rng.choice(LANGUAGE_COURSES)
         klass = _new_class(g, school, f"{course} - Period {i % 7 + 1}", course)
-        teacher = user("teacher", school, classes=0, username="")
-        kinds["unsynced_teacher"].append(teacher["sourcedId"])
+        teacher = p.user("teacher", school, classes=0, username="")
+        p.kinds["unsynced_teacher"].append(teacher["sourcedId"])
         _enrol(g, teacher["sourcedId"], klass, "teacher", primary=True)
-        students_into(klass, school)
-        kinds["class_only_unsynced_teacher"].append(klass)
-    for i in range(k_c):
-        school = school_of(i)
-        course = rng.choice(LANGUAGE_COURSES)
+        p.students_into(klass, school)
+        p.kinds["class_only_unsynced_teacher"].append(klass)
+
+
+def _plant_classes_without_teacher(p: _Planter) -> None:
+    """R8: classes with students but no teacher enrolment."""
+    g = p.g
+    for i in range(p.k_c):
+        school = p.school_of(i)
+        course = g.rng.choice(LANGUAGE_COURSES)
         klass = _new_class(g, school, course, course)
-        students_into(klass, school, 3)
-        kinds["class_without_teacher"].append(klass)
-    for i in range(k_c):
-        school = school_of(i)
-        course = rng.choice(LANGUAGE_COURSES)
+        p.students_into(klass, school, 3)
+        p.kinds["class_without_teacher"].append(klass)
+
+
+def _plant_classes_missing_school(p: _Planter) -> None:
+    """R4: classes without a school reference (only in metadata)."""
+    g = p.g
+    for i in range(p.k_c):
+        school = p.school_of(i)
+        course = g.rng.choice(LANGUAGE_COURSES)
         klass = _new_class(g, school, f"{course} - Period {i % 7 + 1}", course)
-        record = ds.classes[klass]
+        record = g.ds.classes[klass]
         record["metadata"] = {"schoolSourcedId": school}
         if i % 2:
             del record["school"]
         else:
             record["school"] = ""
-        _enrol(g, a_teacher(school), klass, "teacher", primary=True)
-        students_into(klass, school)
-        kinds["class_missing_school"].append(klass)
+        _enrol(g, p.a_teacher(school), klass, "teacher", primary=True)
+        p.students_into(klass, school)
+        p.kinds["class_missing_school"].append(klass)
 
-    # R8: co-teachers, teachers outside their schools, teachers enrolled as students.
+
+# -- R8: co-teachers, teachers outside their schools, teachers enrolled as students (R9: ended) -----
+
+
+def _plant_co_taught_classes(p: _Planter) -> None:
+    """R8: regular classes with a second teacher enrolment (valid: both link)."""
+    g = p.g
     regular = [c for s in g.schools for c in g.classes_by_school[s]]
-    for klass in rng.sample(regular, min(k_c, len(regular))):
+    for klass in g.rng.sample(regular, min(p.k_c, len(regular))):
         school = g.class_school[klass]
         primary = g.class_teacher.get(klass)
         others = [t for t in g.teachers_by_school[school] if t != primary]
         if not others:
             continue
-        _enrol(g, rng.choice(others), klass, "teacher")
-        kinds["co_taught_class"].append(klass)
-    if len(g.schools) > 1:
-        outsiders_of: dict[str, list[str]] = {}
-        for i in range(k_c):
-            school = school_of(i)
-            if school not in outsiders_of:
-                outsiders_of[school] = [t for t, orgs in g.teacher_orgs.items() if school not in orgs]
-            outsiders = outsiders_of[school]
-            pool = g.classes_by_school[school]
-            if not outsiders or not pool:
-                continue
-            klass = pool[(i * 7) % len(pool)]
-            enr = _enrol(g, outsiders[(i * 13) % len(outsiders)], klass, "teacher")
-            kinds["teacher_school_mismatch"].append(enr)
-    for i in range(k_c):
-        school = school_of(i)
+        _enrol(g, g.rng.choice(others), klass, "teacher")
+        p.kinds["co_taught_class"].append(klass)
+
+
+def _plant_teacher_school_mismatches(p: _Planter) -> None:
+    """R8: teacher enrolments in classes of a school not in the teacher's orgs."""
+    g = p.g
+    if len(g.schools) <= 1:
+        return
+    outsiders_of: dict[str, list[str]] = {}
+    for i in range(p.k_c):
+        school = p.school_of(i)
+        if school not in outsiders_of:
+            outsiders_of[school] = [t for t, orgs in g.teacher_orgs.items() if school not in orgs]
+        outsiders = outsiders_of[school]
+        pool = g.classes_by_school[school]
+        if not outsiders or not pool:
+            continue
+        klass = pool[(i * 7) % len(pool)]
+        enr = _enrol(g, outsiders[(i * 13) % len(outsiders)], klass, "teacher")
+        p.kinds["teacher_school_mismatch"].append(enr)
+
+
+def _plant_teachers_as_students(p: _Planter) -> None:
+    """R8: enrolments with role student of users whose role is teacher."""
+    g = p.g
+    for i in range(p.k_c):
+        school = p.school_of(i)
         teachers, pool = g.teachers_by_school[school], g.classes_by_school[school]
         if not teachers or not pool:
             continue
         as_student = teachers[(i * 5) % len(teachers)]
         klass = pool[(i * 11 + 3) % len(pool)]
-        kinds["teacher_as_student"].append(_enrol(g, as_student, klass, "student"))
-    for i in range(k_c):
-        school = school_of(i)
+        p.kinds["teacher_as_student"].append(_enrol(g, as_student, klass, "student"))
+
+
+def _plant_ended_enrollments(p: _Planter) -> None:
+    """R9: student enrolments whose endDate has passed."""
+    g = p.g
+    for i in range(p.k_c):
+        school = p.school_of(i)
         students, pool = g.students_by_school[school], g.classes_by_school[school]
         if not students or not pool:
             continue
-        enr = _enrol(g, rng.choice(students), rng.choice(pool), "student", begin="2024-08-20", end="2025-01-31")
-        kinds["ended_enrollment"].append(enr)
+        enr = _enrol(g, g.rng.choice(students), g.rng.choice(pool), "student", begin="2024-08-20", end="2025-01-31")
+        p.kinds["ended_enrollment"].append(enr)
