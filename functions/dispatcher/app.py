@@ -18,11 +18,14 @@ import datetime as dt
 import os
 from collections.abc import Callable, Mapping, Sized
 from functools import cache
-from typing import Any, Protocol
+from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from classlink_sync.errors import DispatchIncompleteError as DispatchIncompleteError
+from classlink_sync.sync.dispatch import dispatch_due_districts
 from classlink_sync.sync.messages import ScheduleInput
 
 logger = Logger()
@@ -30,31 +33,8 @@ tracer = Tracer()
 metrics = Metrics()
 
 
-class DispatchOutcome(Protocol):
-    """What ``dispatch_due_districts`` returns (fields read here: counts or collections of ids)."""
-
-    @property
-    def due(self) -> Any: ...
-
-    @property
-    def sent(self) -> Any: ...
-
-    @property
-    def skipped(self) -> Any: ...
-
-
-def dispatch_due_districts(*, today: str, trigger: str) -> DispatchOutcome:
-    """Production default: the core's dispatcher, imported on first use so the handler module
-    loads without the store's dependencies. Tests replace this module attribute."""
-    from classlink_sync.sync.dispatch import dispatch_due_districts as core_dispatch
-
-    return core_dispatch(today=today, trigger=trigger)
-
-
-class DispatchIncompleteError(RuntimeError):
-    """Some districts due today got no sync message (SQS refused it)."""
-
-
+# Injection points: ``dispatch_due_districts`` (imported above, every invocation needs it) and
+# ``clock`` are production defaults that tests replace.
 Clock = Callable[[], dt.datetime]
 
 

@@ -19,11 +19,13 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.shared.cookies import Cookie, SameSite
+
+from classlink_sync.errors import SsoConfigError
 from classlink_sync.sso.cookies import parse_cookies
 from classlink_sync.sso.directory import AccountDirectory, SigninAccountView
-from classlink_sync.sso.flow import SsoRequest, SsoResult, SsoService
+from classlink_sync.sso.flow import SsoRequest, SsoResult, SsoService, misconfigured_page
 from classlink_sync.sso.ledger import StateLedger, build_ledger
-from classlink_sync.sso.settings import SsoConfigError, load_settings
+from classlink_sync.sso.settings import load_settings
 
 logger = Logger(service="sso")
 logging.getLogger("classlink_sync")  # register the package logger so the core logs as JSON too
@@ -41,7 +43,7 @@ class StoreAccountDirectory:
         self._district = districts.district_for_tenant
 
     def find(self, tenant_id: str, sourced_id: str) -> SigninAccountView | None:
-        return self._find(tenant_id, sourced_id)  # type: ignore[no-any-return]
+        return self._find(tenant_id, sourced_id)
 
     def district_for_tenant(self, tenant_id: str) -> str | None:
         district = self._district(tenant_id)
@@ -101,8 +103,6 @@ def _run(call: Callable[[SsoService, SsoRequest], SsoResult]) -> Response:
     try:
         service = _get_service()
     except SsoConfigError as exc:
-        from classlink_sync.sso.flow import misconfigured_page
-
         return _response(misconfigured_page(req, exc))
     return _response(call(service, req))
 

@@ -16,6 +16,8 @@ from functools import cache
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from classlink_sync.errors import SettingsError as SettingsError
+
 # settings field -> environment variable (required ones first).
 TABLE_FIELDS = (
     "districts_table",
@@ -36,10 +38,6 @@ OPTIONAL_FIELDS = (
     "district_secret_prefix",
 )
 REGION_VARIABLES = ("AWS_REGION", "AWS_DEFAULT_REGION")
-
-
-class SettingsError(RuntimeError):
-    """A required setting is missing or invalid; the message names the environment variable."""
 
 
 def env_name(field_name: str) -> str:

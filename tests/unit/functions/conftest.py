@@ -3,6 +3,8 @@ context, and the handler modules loaded from functions/*/app.py (as Lambda loads
 
 from __future__ import annotations
 
+import copy
+import functools
 import json
 import sys
 import uuid
@@ -14,7 +16,8 @@ from typing import Any
 
 import pytest
 import yaml
-from classlink_sync.local.lambda_runtime import load_handler_module
+
+from classlink_local.lambda_runtime import load_handler_module
 
 ROOT = Path(__file__).resolve().parents[3]
 EVENTS = ROOT / "events"
@@ -42,9 +45,16 @@ def _cfn_tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Any:
 CfnLoader.add_multi_constructor("!", _cfn_tag)
 
 
-def load_template() -> dict[str, Any]:
+@functools.cache
+def _parsed_template() -> dict[str, Any]:
     with open(ROOT / "template.yaml", encoding="utf-8") as handle:
         return yaml.load(handle, Loader=CfnLoader)
+
+
+def load_template() -> dict[str, Any]:
+    """template.yaml as data: parsed once per session (pure-Python YAML, about 0.1 s), a deep copy
+    for each caller so that no test sees another's changes."""
+    return copy.deepcopy(_parsed_template())
 
 
 def load_event(name: str) -> dict[str, Any]:

@@ -5,18 +5,19 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import sys
+import inspect
 import time
-import types
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import boto3
 import pytest
-from classlink_sync.sync.messages import SyncRequest
-from classlink_sync.sync.report import RunReport
 from moto import mock_aws
+
+from classlink_sync import aws as aws_clients
+from classlink_sync.report import RunReport
+from classlink_sync.sync.messages import SyncRequest
 
 from .conftest import FakeLambdaContext, emf_blobs, emitted_metrics, load_event, load_template
 
@@ -82,7 +83,8 @@ def aws() -> Iterator[None]:
 def idempotency_table(aws: None, monkeypatch: pytest.MonkeyPatch) -> str:
     """The idempotency table as template.yaml defines it (keys, TTL), in moto."""
     props = load_template()["Resources"]["IdempotencyTable"]["Properties"]
-    client = boto3.client("dynamodb", region_name="us-east-1")
+    # The process's boto3 session: boto3.client() under mock_aws builds a new one (data files parsed again).
+    client = aws_clients.boto3_session().client("dynamodb", region_name="us-east-1")
     client.create_table(
         TableName=TABLE,
         AttributeDefinitions=props["AttributeDefinitions"],
@@ -256,20 +258,12 @@ def test_missing_idempotency_table_setting_fails_loudly(
         module.persistence_layer()
 
 
-def test_production_default_calls_the_core_service(
-    handler_loader: Callable[[str], Any], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The handler's default ``run_sync`` is classlink_sync.sync.service.run_sync, looked up lazily."""
-    seen: list[SyncRequest] = []
-    service = types.ModuleType("classlink_sync.sync.service")
+def test_production_default_calls_the_core_service(handler_loader: Callable[[str], Any]) -> None:
+    """The handler's default ``run_sync`` is classlink_sync.sync.service.run_sync itself, imported
+    with the handler (every invocation needs it), and the worker's default is the same function."""
+    from classlink_sync.sync import service, worker
 
-    def core_run_sync(request: SyncRequest, *, deadline: float | None = None) -> FakeRun:
-        seen.append(request)
-        return FakeRun(run_id="r-1", status="succeeded")
-
-    service.run_sync = core_run_sync  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "classlink_sync.sync.service", service)
     module = handler_loader("district_sync")
-    request = SyncRequest(district_id="d", date="2026-01-05", trigger="manual")
-    assert module.run_sync(request).run_id == "r-1"
-    assert seen == [request]
+    assert module.run_sync is service.run_sync
+    assert inspect.signature(worker.process_record).parameters["run"].default is service.run_sync
+    assert inspect.signature(worker.process_message).parameters["run"].default is service.run_sync

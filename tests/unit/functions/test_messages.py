@@ -5,8 +5,9 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from classlink_sync.sync.messages import ScheduleInput, SyncRequest
 from pydantic import ValidationError
+
+from classlink_sync.sync.messages import ScheduleInput, SyncRequest
 
 from .conftest import load_event
 

@@ -3,6 +3,9 @@
 Messages name the URL, the HTTP status and the number of attempts, and carry the server's imsx
 status (``imsx_codeMajor``/``imsx_severity``/``imsx_CodeMinor``/``imsx_description``) when the body
 has one. They never contain credentials: the URL carries none (OAuth 1.0a travels in a header).
+
+The exception classes live in ``classlink_sync.errors`` (every error a caller may catch, in one
+module) and are re-exported here; reading the imsx status of an error body stays here.
 """
 
 from __future__ import annotations
@@ -10,35 +13,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-
-class OneRosterError(Exception):
-    """A request to the Roster Server failed for good (after retries where retrying makes sense)."""
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        url: str | None = None,
-        status: int | None = None,
-        attempts: int = 1,
-        imsx: str | None = None,
-    ) -> None:
-        self.url = url
-        self.status = status
-        self.attempts = attempts
-        self.imsx = imsx
-        parts = [message]
-        if url is not None:
-            parts.append(f"url={url}")
-        parts.append(f"status={status if status is not None else 'none'}")
-        parts.append(f"attempts={attempts}")
-        if imsx:
-            parts.append(f"server said: {imsx}")
-        super().__init__("; ".join(parts))
-
-
-class CredentialsRejected(OneRosterError):
-    """401/403: the client id/secret or bearer token is wrong or lacks access. Never retried."""
+from classlink_sync.errors import CredentialsRejected as CredentialsRejected
+from classlink_sync.errors import OneRosterError as OneRosterError
 
 
 def _first_imsx(node: Any, depth: int = 0) -> dict[str, Any] | None:

@@ -17,7 +17,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import urlencode, urlsplit
 
 from classlink_sync.rules.normalise import normalise
@@ -173,15 +173,11 @@ class SsoService:
             return _page("unavailable", req, clear_login=True)
 
     def _callback(self, req: SsoRequest) -> SsoResult:
+        """S2-S4, in order: ClassLink's own error, our single-use state (or a restart), the code
+        exchange and id_token checks, the identity, then the account decides (S3)."""
         q = req.query
         if q.get("error"):
-            error = q["error"] if q["error"].replace("_", "").isalnum() else "other"
-            _info(req, "sso.classlink_error", "ClassLink returned an error to the callback", error=error[:40])
-            raise _Refusal(
-                "denied"
-                if error in ("access_denied", "consent_required", "login_required")
-                else "classlink_unavailable"
-            )
+            self._classlink_error(req, q["error"])
         secrets = self._secrets_factory()
         redirect_uri = self._setting_or_origin(req, "redirect_uri", "/sso/classlink/callback")
         app_url = self._setting_or_origin(req, "app_url", "/")
@@ -189,18 +185,40 @@ class SsoService:
         payload = Signer(secrets.session_key, PURPOSE_LOGIN).verify(req.cookies.get(LOGIN_COOKIE), self._clock())
         login_state = LoginState.from_payload(payload) if payload else None
         if login_state is None or not state_param:
-            if state_param.startswith(RESTART_MARKER):
-                _warn(req, "sso.restart_loop_prevented", "callback without login cookie after a restart")
-                raise _Refusal("cookies_blocked")
-            _info(
-                req,
-                "sso.restart",
-                "callback without our login state (launch began at ClassLink); restarting the login once",
-            )
-            return self.login(SsoRequest({}, req.cookies, req.correlation_id, req.source_ip), restart=True)
+            return self._restart(req, state_param)
         code = q.get("code")
         if not code:
             raise _Refusal("bad_request")
+        self._consume_state(req, state_param, login_state)
+        oidc = self._get_oidc()
+        tokens, claims = self._exchange(req, oidc, code, login_state, secrets, redirect_uri)
+        identity = self._identity(req, oidc, claims, tokens.access_token)
+        account = self._admit(req, oidc, identity, tokens.access_token)
+        return self._signed_in(req, secrets, account, app_url, login_state.return_path, identity)
+
+    @staticmethod
+    def _classlink_error(req: SsoRequest, raw: str) -> NoReturn:
+        """S5: ClassLink sent the browser back with an error (denied consent, outage)."""
+        error = raw if raw.replace("_", "").isalnum() else "other"
+        _info(req, "sso.classlink_error", "ClassLink returned an error to the callback", error=error[:40])
+        denied = error in ("access_denied", "consent_required", "login_required")
+        raise _Refusal("denied" if denied else "classlink_unavailable")
+
+    def _restart(self, req: SsoRequest, state_param: str) -> SsoResult:
+        """S2: a callback without our login state (a launch that began at ClassLink) restarts the
+        login once; a second time it is a browser that blocks cookies."""
+        if state_param.startswith(RESTART_MARKER):
+            _warn(req, "sso.restart_loop_prevented", "callback without login cookie after a restart")
+            raise _Refusal("cookies_blocked")
+        _info(
+            req,
+            "sso.restart",
+            "callback without our login state (launch began at ClassLink); restarting the login once",
+        )
+        return self.login(SsoRequest({}, req.cookies, req.correlation_id, req.source_ip), restart=True)
+
+    def _consume_state(self, req: SsoRequest, state_param: str, login_state: LoginState) -> None:
+        """S2: the state must be this browser's and is used once (the ledger)."""
         if not hmac.compare_digest(state_param.encode(), login_state.state.encode()):
             _warn(req, "sso.state_mismatch", "state does not match this browser's login", security=True)
             raise _Refusal("bad_state")
@@ -208,9 +226,13 @@ class SsoService:
             _warn(req, "sso.state_replayed", "state was already used", security=True)
             raise _Refusal("bad_state")
 
+    @staticmethod
+    def _exchange(
+        req: SsoRequest, oidc: Any, code: str, login_state: LoginState, secrets: SsoSecrets, redirect_uri: str
+    ) -> tuple[Any, Mapping[str, Any]]:
+        """S2: the code exchanged once, the id_token verified (signature, issuer, audience, expiry, nonce)."""
         from classlink_sync.sso.oidc import ClassLinkUnavailable, CodeRejected, TokenInvalid
 
-        oidc = self._get_oidc()
         try:
             tokens = oidc.exchange_code(code, login_state.verifier, secrets, redirect_uri)
             claims = oidc.verify_id_token(tokens.id_token, secrets.client_id, login_state.nonce)
@@ -228,15 +250,24 @@ class SsoService:
         except ClassLinkUnavailable as exc:
             _warn(req, "sso.classlink_unavailable", "ClassLink unavailable", error=str(exc)[:80])
             raise _Refusal("classlink_unavailable") from None
+        return tokens, claims
 
+    def _identity(self, req: SsoRequest, oidc: Any, claims: Mapping[str, Any], access_token: str) -> _Identity:
+        """S2: who signed in: the id_token's claims, else userinfo (the classLink_* claims are not
+        guaranteed)."""
         identity = _Identity.from_claims(claims)
         if identity.tenant_id is None or identity.sourced_id is None:
-            identity.merge_userinfo(self._userinfo(req, oidc, tokens.access_token))
+            identity.merge_userinfo(self._userinfo(req, oidc, access_token))
         if identity.tenant_id is None or identity.sourced_id is None:
             _warn(req, "sso.identity_incomplete", "ClassLink did not name the tenant or the user")
             raise _Refusal("token_invalid")
-        tenant_id, sourced_id = identity.tenant_id, identity.sourced_id
+        return identity
 
+    def _admit(self, req: SsoRequest, oidc: Any, identity: _Identity, access_token: str | None) -> SigninAccountView:
+        """S2-S3: one read by (tenant, sourcedId); the sign-in must agree with the account, and the
+        account decides: only an active, synced teacher or student of the tenant's district."""
+        tenant_id, sourced_id = identity.tenant_id, identity.sourced_id
+        assert tenant_id is not None and sourced_id is not None  # nosec B101 -- checked by _identity
         directory = self._get_directory()
         account = directory.find(tenant_id, sourced_id)  # S2: one read by (tenant, sourcedId)
         district_id = directory.district_for_tenant(tenant_id)
@@ -250,8 +281,8 @@ class SsoService:
         if account.district_id != district_id:
             _warn(req, "sso.cross_district", "account belongs to another district (S3)", security=True, **who)
             raise _Refusal("not_allowed")
-        if not identity.agrees_with(account) and not identity.has_userinfo and tokens.access_token:
-            identity.merge_userinfo(self._userinfo(req, oidc, tokens.access_token))
+        if not identity.agrees_with(account) and not identity.has_userinfo and access_token:
+            identity.merge_userinfo(self._userinfo(req, oidc, access_token))
         if not identity.agrees_with(account):
             _warn(
                 req,
@@ -262,6 +293,12 @@ class SsoService:
                 **who,
             )
             raise _Refusal("mismatch")
+        self._check_account(req, account)
+        return account
+
+    @staticmethod
+    def _check_account(req: SsoRequest, account: SigninAccountView) -> None:
+        """S3: the account decides, not the sign-in's claims."""
         if not account.managed or (account.role or "").lower() not in SIGNIN_ROLES:
             _info(
                 req,
@@ -275,7 +312,6 @@ class SsoService:
         if not account.active:
             _info(req, "sso.deactivated", "account is deactivated (S3)", account_id=account.account_id)
             raise _Refusal("deactivated")
-        return self._signed_in(req, secrets, account, app_url, login_state.return_path, identity)
 
     def _signed_in(
         self,

@@ -68,6 +68,14 @@ class DynamoStateLedger:
                 expires_at = NumberAttribute()
 
             UsedState.Meta.table_name = table_name  # type: ignore[attr-defined]
+            import os
+
+            from classlink_sync import aws
+
+            # On the process's botocore session; region and endpoint as the environment sets them.
+            region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or None
+            host = os.environ.get("AWS_ENDPOINT_URL", "").strip() or None
+            aws.use_connection(UsedState, aws.dynamodb_connection(region=region, host=host))
             self._model = UsedState
         return self._model
 

@@ -13,27 +13,14 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from classlink_sync.errors import ClassLinkUnavailable as ClassLinkUnavailable
+from classlink_sync.errors import CodeRejected as CodeRejected
+from classlink_sync.errors import TokenInvalid as TokenInvalid
 from classlink_sync.sso.settings import SsoSecrets, SsoSettings
 
 if TYPE_CHECKING:
     import httpx
     from jwt import PyJWK
-
-
-class ClassLinkUnavailable(Exception):
-    """ClassLink answered 5xx, timed out, or could not be reached (S5: friendly page)."""
-
-
-class CodeRejected(Exception):
-    """The token endpoint refused the code: replayed, expired or unknown (S2)."""
-
-
-class TokenInvalid(Exception):
-    """The id_token failed verification; ``reason`` is safe to log (never the token)."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 @dataclass(frozen=True, slots=True)

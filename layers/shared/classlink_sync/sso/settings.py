@@ -17,17 +17,11 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from classlink_sync.errors import SsoConfigError as SsoConfigError
+
 DEFAULT_LAUNCHPAD_URL = "https://launchpad.classlink.com"
 DEFAULT_NODEAPI_URL = "https://nodeapi.classlink.com"
 SCOPE = "openid profile email oneroster"
-
-
-class SsoConfigError(Exception):
-    """A required SSO setting is missing or invalid; the message names the setting (S5)."""
-
-    def __init__(self, setting: str, problem: str = "is not set") -> None:
-        super().__init__(f"SSO setting {setting} {problem}")
-        self.setting = setting
 
 
 class SsoSettings(BaseModel):
@@ -85,9 +79,9 @@ ENV_NAMES: dict[str, str] = {
     "redirect_uri": "SSO_REDIRECT_URI",
     "app_url": "APP_URL",
     "allowed_return_paths": "SSO_ALLOWED_RETURN_PATHS",
-    "secret_arn": "SSO_SECRET_ARN",
+    "secret_arn": "SSO_SECRET_ARN",  # nosec B105 # a variable's name, not a secret
     "client_id": "CLASSLINK_CLIENT_ID",
-    "client_secret": "CLASSLINK_CLIENT_SECRET",
+    "client_secret": "CLASSLINK_CLIENT_SECRET",  # nosec B105 # a variable's name, not a secret
     "session_key": "SESSION_KEY",
     "session_lifetime_seconds": "SESSION_LIFETIME_SECONDS",
     "login_lifetime_seconds": "SSO_LOGIN_LIFETIME_SECONDS",
@@ -95,7 +89,7 @@ ENV_NAMES: dict[str, str] = {
     "jwt_leeway_seconds": "SSO_JWT_LEEWAY_SECONDS",
     "jwks_cache_seconds": "SSO_JWKS_CACHE_SECONDS",
     "state_table_name": "SSO_STATE_TABLE",
-    "secret_cache_seconds": "SSO_SECRET_CACHE_SECONDS",
+    "secret_cache_seconds": "SSO_SECRET_CACHE_SECONDS",  # nosec B105 # a variable's name, not a secret
 }
 
 
