@@ -1,4 +1,5 @@
-"""Store tests: moto in-process (``mock_aws``) with the tables created from template.yaml."""
+"""Store tests: moto in-process (``mock_aws``) with the tables created from template.yaml, once for
+the session (``aws_world`` in tests/conftest.py); every test starts from empty tables."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from classlink_sync.local.inprocess import IN_PROCESS_ENV, in_process_store
-from classlink_sync.local.stack import reset_cached_settings
+
+from classlink_local.inprocess import IN_PROCESS_ENV
+from classlink_local.stack import reset_cached_settings
 from classlink_sync.rules.normalise import normalise
 from classlink_sync.rules.plan import (
     AccountState,
@@ -33,12 +35,9 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     reset_cached_settings()
 
 
-fresh_store = in_process_store
-
-
 @pytest.fixture
-def store() -> Iterator[Store]:
-    with fresh_store() as s:
+def store(aws_world: Any) -> Iterator[Store]:
+    with aws_world.active() as s:
         yield s
 
 
@@ -157,8 +156,9 @@ def dump(store: Store) -> dict[str, list[dict[str, Any]]]:
 
 
 @pytest.fixture
-def b() -> SimpleNamespace:
-    """Builders for hand-made plans."""
+def b(aws_world: Any) -> SimpleNamespace:
+    """Builders for hand-made plans; ``fresh_store(**store_options)`` is a context manager giving a
+    store on empty tables (one at a time, and not with the ``store`` fixture)."""
     return SimpleNamespace(
         account=account,
         klass=klass,
@@ -166,6 +166,6 @@ def b() -> SimpleNamespace:
         school=school,
         first_sync_plan=first_sync_plan,
         dump=dump,
-        fresh_store=fresh_store,
+        fresh_store=aws_world.active,
         digest=digest,
     )

@@ -6,6 +6,7 @@ import dataclasses
 import datetime as dt
 
 import pytest
+
 from classlink_sync.rules.plan import Plan
 from classlink_sync.store import accounts, districts
 from classlink_sync.store.apply import apply_plan

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
+import json
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+
+from classlink_local.dynamo_faults import throttled
+from classlink_sync import aws
 from classlink_sync.rules.holdings import gather
 from classlink_sync.rules.plan import Plan, ReservationChange
 from classlink_sync.store.apply import ApplyCheckpoint, apply_plan
-from classlink_sync.store.dynamo import METER, RetryPolicy, roster_tables
+from classlink_sync.store.dynamo import METER, RetryPolicy, error_code, retry_attempts, roster_tables
 from classlink_sync.store.view import DynamoRosterView
 
 NO_SLEEP = RetryPolicy(attempts=12, sleep=lambda _s: None)
@@ -198,19 +203,39 @@ def test_move_onto_a_taken_name_keeps_the_old_one(store, b):
     assert b.dump(store) == before  # nothing half-written
 
 
-def test_injected_unprocessed_items_and_throttling_lose_nothing(b):
+def test_a_move_cancelled_by_throttling_fails_the_write_and_is_no_R5_issue(store, b):
+    """A TransactWriteItems cancelled with ``ThrottlingError`` reasons (botocore does not retry a
+    cancellation) is a failed write: it raises, it is not reported as a username conflict (R5)."""
+    first = b.first_sync_plan("d1")
+    apply_plan(first, store)
+    acc = first.accounts["create"][1]
+    before = b.dump(store)
+
+    def cancelled(op: str, kwargs: dict[str, Any], send: Any) -> dict[str, Any]:
+        if op == "TransactWriteItems":
+            response: Any = {
+                "Error": {"Code": "TransactionCanceledException", "Message": "Transaction cancelled"},
+                "CancellationReasons": [{"Code": "None"}, {"Code": "ThrottlingError"}, {"Code": "None"}],
+            }
+            raise ClientError(response, op)
+        return send(op, kwargs)
+
+    store.calls.interceptor = cancelled
+    with pytest.raises(ClientError, match="TransactionCanceledException"):
+        apply_plan(_move_plan(b, acc, "D1-Renamed"), store)
+    assert b.dump(store) == before
+    store.calls.interceptor = None
+    result = apply_plan(_move_plan(b, acc, "D1-Renamed"), store)  # the next run writes it
+    assert result.complete and not result.issues
+
+
+def test_injected_unprocessed_items_lose_nothing(b):
     plan = b.first_sync_plan("d1", students=60, classes=3)
     with b.fresh_store() as clean:
         apply_plan(plan, clean)
         expected = b.dump(clean)
 
-    state = {"n": 0}
-
     def faulty(op: str, kwargs: dict[str, Any], send: Any) -> dict[str, Any]:
-        state["n"] += 1
-        if state["n"] % 4 == 0:
-            code = "ProvisionedThroughputExceededException" if state["n"] % 8 else "ThrottlingException"
-            raise ClientError({"Error": {"Code": code, "Message": "slow down"}}, op)
         if op == "BatchWriteItem":
             ((table, requests),) = kwargs["RequestItems"].items()
             if len(requests) > 1:  # write half, hand the rest back as unprocessed
@@ -222,7 +247,51 @@ def test_injected_unprocessed_items_and_throttling_lose_nothing(b):
     with b.fresh_store(interceptor=faulty, retry=NO_SLEEP) as store:
         result = apply_plan(plan, store, chunk_size=50)
         assert result.complete and not result.issues
-        assert result.throttled_retries > 0 and result.unprocessed_retries > 0
+        assert result.unprocessed_retries > 0
+        assert b.dump(store) == expected
+
+
+def test_throttling_is_retried_by_botocore_and_loses_nothing(b):
+    """No retry loop of ours: botocore's standard mode retries a throttled request (every third
+    HTTP attempt here, retries included) and ``throttled_retries`` is its RetryAttempts."""
+    plan = b.first_sync_plan("d1", students=60, classes=3)
+    with b.fresh_store() as clean:
+        apply_plan(plan, clean)
+        expected = b.dump(clean)
+
+    attempts = itertools.count(1)
+    with b.fresh_store() as store, throttled(store, lambda _op, _body: next(attempts) % 3 == 0) as seen:
+        result = apply_plan(plan, store, chunk_size=50)
+        assert result.complete and not result.issues
+        assert sum(seen.values()) > 10 and {"BatchWriteItem", "PutItem"} <= set(seen)
+        assert result.throttled_retries == sum(seen.values())  # every throttled attempt was retried
+        assert b.dump(store) == expected
+
+
+def test_throttling_past_botocore_attempts_fails_the_apply_and_a_resume_completes(b):
+    """A request still throttled after ``aws.DYNAMODB_MAX_ATTEMPTS`` attempts raises (no second
+    retry layer): the apply fails between consistent chunks and resuming from its checkpoint ends
+    in the same state as a clean apply."""
+    plan = b.first_sync_plan("d1", students=30, classes=2)
+    with b.fresh_store() as clean:
+        apply_plan(plan, clean)
+        expected = b.dump(clean)
+
+    saved: list[dict[str, Any]] = []
+    with b.fresh_store() as store:
+        enrollments = json.dumps(store.settings.enrollments_table).encode()
+
+        def enrollment_writes(op: str, body: bytes) -> bool:
+            return op == "BatchWriteItem" and enrollments in body
+
+        with throttled(store, enrollment_writes) as seen, pytest.raises(ClientError) as failure:
+            apply_plan(plan, store, chunk_size=20, threads=1, on_checkpoint=lambda c: saved.append(c.to_dict()))
+        assert error_code(failure.value) == "ProvisionedThroughputExceededException"
+        assert seen == {"BatchWriteItem": aws.DYNAMODB_MAX_ATTEMPTS}
+        assert retry_attempts(failure.value) == aws.DYNAMODB_MAX_ATTEMPTS - 1
+        assert saved and b.dump(store) != expected
+        resumed = apply_plan(plan, store, chunk_size=20, checkpoint=ApplyCheckpoint.from_dict(saved[-1]))
+        assert resumed.complete and not resumed.issues
         assert b.dump(store) == expected
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+
 from classlink_sync.rules.district import GuardThresholds
 from classlink_sync.settings import AppSettings, SettingsError, field_for_logical_id
 from classlink_sync.store import districts, locks, runs

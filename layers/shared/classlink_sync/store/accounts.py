@@ -28,13 +28,12 @@ ReadOnlyError = readonly.ManagedByClassLink  # one exception type for every R13 
 
 def is_managed(item: Any) -> bool:
     """R13: whether an account, class or enrolment is managed by ClassLink. Accepts Held*/State
-    records (``rules.readonly``), bound models (``mg``) and raw or plain dicts (``managed``/``mg``)."""
+    records and models (``managed``, ``rules.readonly``) and raw or plain dicts (``managed`` or
+    the stored ``mg``)."""
     if isinstance(item, Mapping):
         value = item.get("managed", item.get("mg", False))
         return bool(value.get("BOOL") if isinstance(value, Mapping) else value)
-    if hasattr(item, "managed"):
-        return readonly.is_managed(item)
-    return bool(getattr(item, "mg", False))
+    return readonly.is_managed(item)
 
 
 def _label(item: Any) -> str:
@@ -124,17 +123,17 @@ def import_accounts(district_id: str, csv_path: str | Path, store: Store | None 
             email = (row.get("email") or "").strip() or None
             account = store.models.Account(
                 pk=partition(district_id, "account", account_id),
-                sk=account_id,
-                un=username,
-                unn=norm,
-                em=email,
-                gn=(row.get("given_name") or "").strip() or None,
-                fn=(row.get("family_name") or "").strip() or None,
-                ro=role,
-                ac=True,
-                en=True,
-                mg=False,
-                dg="",
+                account_id=account_id,
+                username=username,
+                username_norm=norm,
+                email=email,
+                given_name=(row.get("given_name") or "").strip() or None,
+                family_name=(row.get("family_name") or "").strip() or None,
+                role=role,
+                active=True,
+                enabled=True,
+                managed=False,
+                digest="",
             )
             new = {
                 "ConditionExpression": "attribute_not_exists(#pk)",

@@ -15,28 +15,17 @@ from typing import Any, Literal
 from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactWrite
 
+from classlink_sync import aws
+from classlink_sync.errors import DistrictNotFound as DistrictNotFound
+from classlink_sync.errors import OnboardingError as OnboardingError
+from classlink_sync.redact import redact_userinfo
+from classlink_sync.rules.contacts import change_contacts, check_contacts
 from classlink_sync.rules.district import ALL_SCHOOLS, DistrictSettings, GuardThresholds
+from classlink_sync.rules.onboarding import NOTICE_DAYS as NOTICE_DAYS
+from classlink_sync.rules.onboarding import check_onboarding
+from classlink_sync.rules.onboarding import tenant_key as tenant_key
 from classlink_sync.settings import AppSettings
 from classlink_sync.store.context import Store, resolve
-from classlink_sync.store.models import DISTRICT_ID_RE
-
-NOTICE_DAYS = 14
-
-
-class OnboardingError(ValueError):
-    """A district cannot be onboarded as asked; the message names the rule (R1)."""
-
-
-class DistrictNotFound(LookupError):
-    pass
-
-
-def tenant_key(tenant_id: str | int) -> str:
-    """R1: tenant ids are stored and compared as strings (ClassLink sends JSON numbers)."""
-    text = str(tenant_id).strip()
-    if not text:
-        raise OnboardingError("R1: the ClassLink tenant id is empty")
-    return text
 
 
 @dataclass(frozen=True)
@@ -54,6 +43,7 @@ class District:
     notice_overridden: bool = False
     reset_at: str | None = None
     first_sync_at: str | None = None
+    contacts: tuple[str, ...] = ()  # R19: emailed about its syncs
 
     @property
     def reset_done(self) -> bool:
@@ -79,8 +69,9 @@ class District:
         )
 
     def describe(self) -> dict[str, Any]:
-        """A printable view (no secret: only its id)."""
+        """A printable view (no secret: only its id; a URL's ``user:password@`` redacted)."""
         out = asdict(self)
+        out["oneroster_url"] = redact_userinfo(self.oneroster_url)
         out["licensed_schools"] = ALL_SCHOOLS if self.licensed_schools is None else sorted(self.licensed_schools)
         out["enable_from"] = self.enable_from.isoformat()
         out["reset_done"], out["first_sync_done"] = self.reset_done, self.first_sync_done
@@ -103,16 +94,14 @@ def _district(item: Any) -> District:
         notice_overridden=bool(item.notice_overridden),
         reset_at=item.reset_at,
         first_sync_at=item.first_sync_at,
+        contacts=tuple(item.contacts or ()),
     )
 
 
 def secrets_client(settings: AppSettings) -> Any:
-    """Secrets Manager through boto3 (pynamodb is DynamoDB only), at ``AWS_ENDPOINT_URL``."""
-    import boto3
-
-    return boto3.session.Session().client(
-        "secretsmanager", region_name=settings.region, endpoint_url=settings.aws_endpoint_url
-    )
+    """Secrets Manager through boto3 (pynamodb is DynamoDB only), at ``AWS_ENDPOINT_URL``, on the
+    process's botocore session (``classlink_sync.aws``)."""
+    return aws.client("secretsmanager", settings)
 
 
 def _store_secret(settings: AppSettings, district_id: str, client_id: str, client_secret: str) -> tuple[str, bool]:
@@ -143,35 +132,29 @@ def add_district(
     thresholds: GuardThresholds | None = None,
     subject_overrides: dict[str, str] | None = None,
     use_proxy: bool = False,
+    contacts: list[str] | None = None,
     today: dt.date | None = None,
     store: Store | None = None,
 ) -> District:
-    """Onboard a district (R1). Refuses: a tenant already bound to another district, an enable date
-    less than 14 days after ``today`` unless ``override_notice``, an empty or implicit school list.
-    The tenant claim and the district item are written in one transaction."""
+    """Onboard a district (R1). The request's own rules (``rules.onboarding.check_onboarding``: id
+    format, tenant id as a string, http(s) URL, credentials, an explicit school list or "all", 14
+    days' notice unless ``override_notice``; R19 contact emails) are checked before anything is
+    read or written; then this refuses a district id that exists or a tenant already bound to
+    another district. The tenant claim and the district item are written in one transaction."""
     store = resolve(store)
-    if not DISTRICT_ID_RE.match(district_id):
-        raise OnboardingError(f"R1: district id {district_id!r} must be 1-64 letters, digits, '.', '_' or '-'")
-    tenant = tenant_key(tenant_id)
-    if not oneroster_url.startswith(("https://", "http://")):
-        raise OnboardingError(f"R1: the OneRoster URL of {district_id} must be an http(s) URL")
-    if not client_id or not client_secret:
-        raise OnboardingError(f"R1: the ClassLink client id and secret of {district_id} are required")
-    if schools == ALL_SCHOOLS:
-        all_schools, school_list = True, []
-    else:
-        school_list = sorted({str(s).strip() for s in schools if str(s).strip()})
-        if not school_list:
-            raise OnboardingError(f"R1: {district_id} licenses no school; give school sourcedIds or explicitly 'all'")
-        all_schools = False
-    today = today or dt.date.today()
-    earliest = today + dt.timedelta(days=NOTICE_DAYS)
-    enable = enable_from or earliest
-    if enable < earliest and not override_notice:
-        raise OnboardingError(
-            f"R1: the daily sync of {district_id} can be enabled from {earliest.isoformat()} at the "
-            f"earliest ({NOTICE_DAYS} days' notice); {enable.isoformat()} needs an explicit staff override"
-        )
+    request = check_onboarding(
+        district_id,
+        tenant_id=tenant_id,
+        oneroster_url=oneroster_url,
+        client_id=client_id,
+        client_secret=client_secret,
+        schools=schools,
+        enable_from=enable_from,
+        today=today or dt.date.today(),
+        override_notice=override_notice,
+    )
+    checked_contacts = check_contacts(contacts or ())  # R19
+    tenant = request.tenant_id
     models = store.models
     # Refuse before touching Secrets Manager: a refused onboarding must not overwrite the
     # credentials of the district that already has this id (the transaction below still guards
@@ -189,13 +172,14 @@ def add_district(
         oneroster_url=oneroster_url,
         secret_id=secret_arn,
         use_proxy=use_proxy,
-        all_schools=all_schools,
-        schools=school_list,
-        enable_from=enable.isoformat(),
+        all_schools=request.all_schools,
+        schools=list(request.schools),
+        enable_from=request.enable_from.isoformat(),
         thresholds=asdict(thresholds) if thresholds else None,
         subject_overrides=dict(subject_overrides) if subject_overrides else None,
         created_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        notice_overridden=enable < earliest,
+        notice_overridden=request.notice_overridden,
+        contacts=list(checked_contacts),
     )
     claim = models.Tenant(pk=f"tenant#{tenant}", district_id=district_id)
     try:
@@ -265,6 +249,35 @@ def mark_reset(district_id: str, store: Store | None = None) -> None:
 def mark_first_sync(district_id: str, store: Store | None = None) -> None:
     """Record the first completed sync (kept on later syncs)."""
     _mark(district_id, "first_sync_at", store)
+
+
+def change_district_contacts(
+    district_id: str, action: str, addresses: list[str], store: Store | None = None
+) -> tuple[str, ...]:
+    """R19: ``set``, ``add`` or ``remove`` contact emails (``notify.contacts.change_contacts``
+    checks them: ``OnboardingError`` naming a malformed one); returns the list now stored. The
+    write is conditional on the list read, so two staff changing it at once cannot lose one."""
+    store = resolve(store)
+    District_ = store.models.District
+    try:
+        item = District_.get(f"district#{district_id}", consistent_read=True)
+    except District_.DoesNotExist:
+        raise DistrictNotFound(f"no district {district_id!r}") from None
+    contacts: Any = District_.contacts  # a list of strings (pynamodb types it as attributes)
+    before = [str(c) for c in item.contacts or []]
+    after = change_contacts(before, action, addresses)
+    unchanged = contacts == before
+    if not before:  # an item onboarded before R19 has no list at all
+        unchanged = unchanged | contacts.does_not_exist()
+    try:
+        item.update(actions=[contacts.set(list(after))], condition=unchanged)
+    except Exception as exc:
+        from classlink_sync.store.dynamo import error_code
+
+        if error_code(exc) == "ConditionalCheckFailedException":
+            raise OnboardingError(f"R19: the contacts of {district_id} changed meanwhile; try again") from None
+        raise
+    return after
 
 
 def _mark(district_id: str, attribute: str, store: Store | None) -> None:

