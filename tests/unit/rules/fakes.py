@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
+from typing import Any
 
 from classlink_sync.oneroster.records import (
     ACTIVE,
@@ -32,7 +33,14 @@ from classlink_sync.rules.holdings import (
     gather,
 )
 from classlink_sync.rules.normalise import normalise
-from classlink_sync.rules.plan import AccountState, ClassState, EnrollmentState, Plan, SchoolState
+from classlink_sync.rules.plan import (
+    AccountState,
+    ClassState,
+    EnrollmentState,
+    Plan,
+    ReservationChange,
+    SchoolState,
+)
 from classlink_sync.rules.planner import plan
 
 DISTRICT = "d-example"
@@ -127,32 +135,49 @@ class FakeStore:
         """Write exactly what the plan says, with the store's conditions (R5 reservations)."""
         for action, changes in p.reservations.items():
             for ch in changes:
-                owner = self.table.get(ch.username_norm)
-                if action == "release":
-                    if owner is not None and owner.account_id == ch.account_id:
-                        del self.table[ch.username_norm]
-                    continue
-                if owner is not None and owner.account_id != ch.account_id:
-                    raise ConditionFailed(f"username {ch.username_norm!r} is held by {owner.account_id}")
-                if action == "move":
-                    previous = self.table.get(ch.previous_norm or "")
-                    if previous is not None and previous.account_id == ch.account_id:
-                        del self.table[ch.previous_norm or ""]
-                self.table[ch.username_norm] = Reservation(ch.username_norm, ch.account_id, ch.district_id)
-                self.writes += 1
-        for states in p.accounts.values():
+                self._apply_reservation(action, ch)
+        self._put_accounts(p.accounts.values())
+        self._put_classes(p.classes.values())
+        self._put_enrollments(p.enrollments.values())
+        self._put_schools(p.schools.values())
+
+    def _apply_reservation(self, action: str, ch: ReservationChange) -> None:
+        """One reservation change: a release is a no-op unless the account holds it; a claim or
+        a move fails when another account holds the username (R5); a move frees the previous one."""
+        owner = self.table.get(ch.username_norm)
+        if action == "release":
+            if owner is not None and owner.account_id == ch.account_id:
+                del self.table[ch.username_norm]
+            return
+        if owner is not None and owner.account_id != ch.account_id:
+            raise ConditionFailed(f"username {ch.username_norm!r} is held by {owner.account_id}")
+        if action == "move":
+            previous = self.table.get(ch.previous_norm or "")
+            if previous is not None and previous.account_id == ch.account_id:
+                del self.table[ch.previous_norm or ""]
+        self.table[ch.username_norm] = Reservation(ch.username_norm, ch.account_id, ch.district_id)
+        self.writes += 1
+
+    def _put_accounts(self, groups: Iterable[Iterable[AccountState]]) -> None:
+        for states in groups:
             for a in states:
                 self.accounts[a.account_id] = a
                 self.writes += 1
-        for states in p.classes.values():
+
+    def _put_classes(self, groups: Iterable[Iterable[ClassState]]) -> None:
+        for states in groups:
             for c in states:
                 self.classes[c.class_id] = c
                 self.writes += 1
-        for states in p.enrollments.values():
+
+    def _put_enrollments(self, groups: Iterable[Iterable[EnrollmentState]]) -> None:
+        for states in groups:
             for e in states:
                 self.enrollments[(e.class_id, e.account_id)] = e
                 self.writes += 1
-        for states in p.schools.values():
+
+    def _put_schools(self, groups: Iterable[Iterable[SchoolState]]) -> None:
+        for states in groups:
             for s in states:
                 self.schools[(s.district_id, s.sourced_id)] = s
                 self.writes += 1
@@ -313,7 +338,7 @@ def class_with_teacher(
     return [teacher, *kids], c, enrolments
 
 
-def replaced(record, **changes):  # type: ignore[no-untyped-def]
+def replaced(record: Any, **changes: Any) -> Any:
     """A copy of a frozen record with some fields changed."""
     return replace(record, **changes)
 

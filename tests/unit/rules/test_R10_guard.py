@@ -1,7 +1,6 @@
 """R10: the mass-change guard, per entity type, on removals and on updates."""
 
 from classlink_sync.rules.district import GuardThresholds
-
 from tests.unit.rules.fakes import FakeStore, run, settings, snapshot, user
 
 

@@ -3,7 +3,6 @@
 import copy
 
 from classlink_sync.rules.holdings import gather
-
 from tests.unit.rules.fakes import FakeStore, class_with_teacher, run, snapshot, user
 
 

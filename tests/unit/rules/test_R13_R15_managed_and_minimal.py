@@ -3,9 +3,9 @@
 from dataclasses import fields
 
 import pytest
+
 from classlink_sync.rules.plan import AccountState, ClassState, EnrollmentState, SchoolState
 from classlink_sync.rules.readonly import ManagedByClassLink, check_can_create_class, check_writable
-
 from tests.unit.rules.fakes import FakeStore, class_with_teacher, run, snapshot
 
 

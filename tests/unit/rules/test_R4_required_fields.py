@@ -1,7 +1,6 @@
 """R4: required data in the standard fields; a record missing one is skipped and names the field."""
 
 from classlink_sync.oneroster.records import Rejected
-
 from tests.unit.rules.fakes import FakeStore, class_with_teacher, enrol, klass, run, snapshot, user
 
 

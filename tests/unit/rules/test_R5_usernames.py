@@ -2,7 +2,6 @@
 
 from classlink_sync.rules.holdings import Reservation
 from classlink_sync.rules.normalise import normalise
-
 from tests.unit.rules.fakes import FakeStore, no_account_changes, run, snapshot, user
 
 

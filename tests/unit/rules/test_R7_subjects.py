@@ -1,8 +1,8 @@
 """R7: a class is synced only if its title, else its course's title, names one subject."""
 
 import pytest
-from classlink_sync.rules.subjects import DEFAULT_CATALOGUE, SubjectCatalogue
 
+from classlink_sync.rules.subjects import DEFAULT_CATALOGUE, SubjectCatalogue
 from tests.unit.rules.fakes import (
     FakeStore,
     class_with_teacher,

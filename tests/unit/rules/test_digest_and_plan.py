@@ -4,7 +4,6 @@ import json
 
 from classlink_sync.rules.digest import digest_of, digest_values
 from classlink_sync.rules.plan import Plan
-
 from tests.unit.rules.fakes import FakeStore, class_with_teacher, run, snapshot, user
 
 
@@ -53,7 +52,6 @@ def test_enrolment_field_change_is_an_update_and_bare_store_items_compare_by_dig
     from dataclasses import replace
 
     from classlink_sync.rules.planner import plan
-
     from tests.unit.rules.fakes import TODAY, enrol, settings
 
     store = FakeStore()

@@ -11,13 +11,13 @@ from __future__ import annotations
 import random
 from dataclasses import replace
 
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from classlink_sync.oneroster.records import RosterSnapshot
 from classlink_sync.rules.holdings import Holdings
 from classlink_sync.rules.plan import Plan
 from classlink_sync.rules.planner import OUTCOME_TALLIES, plan
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-
 from tests.unit.rules.fakes import (
     DISTRICT,
     TODAY,

@@ -14,6 +14,10 @@ Conventions, applied by the client so the planner never has to:
 - Required-by-our-rules fields (username, names, role, school...) may be ``None`` here: the
   planner reports them under R4. The client rejects only records it cannot use at all
   (no sourcedId, a field of an impossible type), see ``Rejected``.
+
+The six record classes stay ``@dataclass(slots=True, frozen=True)`` with no ``__post_init__``: the
+fast path of ``models.parse_page`` fills a mutable class of the same slots and then gives it the
+record's class, without calling ``__init__`` (``models._draft_class`` checks this at import).
 """
 
 from __future__ import annotations
@@ -135,6 +139,10 @@ class RosterSnapshot:
     enrollments: dict[str, EnrollmentRecord] = field(default_factory=dict)
     rejected: list[Rejected] = field(default_factory=list)
     collections: dict[str, CollectionStatus] = field(default_factory=dict)
+    # R9 proven absence: collection ("users", "classes", "enrollments", "orgs") -> held sourcedIds
+    # absent from this complete fetch whose absence could not be confirmed by id (or re-read): the
+    # planner withholds their removal and reports them. Filled by the sync service.
+    unconfirmed_absent: dict[str, set[str]] = field(default_factory=dict)
 
     @property
     def complete(self) -> bool:

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from classlink_sync.oneroster.records import RosterSnapshot
+from classlink_sync.rules.limits import username_problem
 from classlink_sync.rules.normalise import normalise
 
 
@@ -123,7 +124,10 @@ class Holdings:
 
 
 def gather(view: RosterView, district_id: str, snapshot: RosterSnapshot) -> Holdings:
-    """Read what the planner needs: the district's items and one batch lookup of reservations."""
+    """Read what the planner needs: the district's items and one batch lookup of reservations.
+
+    A username beyond the platform's limits (R4, ``rules.limits``) is not looked up: the planner
+    skips its user, and a 10 KB key (or one DynamoDB cannot encode) would fail the whole batch."""
     holdings = Holdings(
         district_id=district_id,
         accounts=list(view.held_accounts(district_id)),
@@ -134,7 +138,10 @@ def gather(view: RosterView, district_id: str, snapshot: RosterSnapshot) -> Hold
     own = {a.username_norm for a in holdings.accounts}
     wanted = set()
     for user in snapshot.users.values():
-        norm = normalise(user.username)
+        username = user.username
+        if username is None or username_problem(username) is not None:
+            continue
+        norm = normalise(username)
         if norm is not None and norm not in own:
             wanted.add(norm)
     if wanted:

@@ -184,6 +184,12 @@ class Issue:
     message: str  # what is wrong and what to change in ClassLink
     field: str | None = None
     stale: bool = False  # we hold an older good version that we keep (R9)
+    level: str = "error"  # "warning": an optional value was dropped, the record itself synced (R4 email)
+    # S7: the sourcedId of the school the record belongs to, for the portal's school filter and CSV
+    # (a class's school; an enrolment's, else its class's; a user's first licensed school, or the
+    # school in question for an R8 wrong-school link; a school's own). None when not known. Plans and
+    # reports written before it existed read back with None.
+    school_id: str | None = None
 
 
 @dataclass(slots=True)

@@ -74,7 +74,8 @@ class SubjectCatalogue:
                 self._canonical[fold(word).strip()] = name
             exclusions.extend(excluded)
         pattern = _phrase_pattern(tuple(self._canonical))
-        assert pattern is not None
+        if pattern is None:
+            raise ValueError("R7: a subject catalogue needs at least one subject")
         self._pattern = pattern  # every variant, longest first, whole words
         self._exclusions = _phrase_pattern(tuple(exclusions))
         self._order = {name: i for i, name in enumerate(self.names)}
