@@ -11,6 +11,7 @@ from urllib.parse import parse_qsl
 
 import httpx
 import pytest
+
 from classlink_sync.oneroster.client import OneRosterClient, RetryPolicy
 
 BASE = "https://tenant-ca-v2.oneroster.com/ims/oneroster/v1p1"

@@ -6,12 +6,13 @@ from types import SimpleNamespace
 
 import httpx
 import pytest
-from classlink_sync.oneroster.auth import BearerAuth, OAuth1Auth, signature_base_string
-from classlink_sync.oneroster.client import OneRosterClient
-from classlink_sync.oneroster.filters import combine, predicate
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from oauthlib.oauth1.rfc5849 import signature, utils
+
+from classlink_sync.oneroster.auth import BearerAuth, OAuth1Auth, signature_base_string
+from classlink_sync.oneroster.client import OneRosterClient
+from classlink_sync.oneroster.filters import combine, predicate
 
 BASE = "https://tenant-ca-v2.oneroster.com/ims/oneroster/v1p1"
 

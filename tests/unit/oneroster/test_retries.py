@@ -7,6 +7,7 @@ from email.utils import formatdate
 
 import httpx
 import pytest
+
 from classlink_sync.oneroster.client import OneRosterClient, RetryPolicy
 from classlink_sync.oneroster.errors import CredentialsRejected, parse_imsx
 

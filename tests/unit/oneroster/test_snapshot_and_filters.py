@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
+
 from classlink_sync.oneroster.filters import combine, modified_since, predicate
 
 from .conftest import FakeRoster, users

@@ -6,10 +6,24 @@ first page the total and the server's real page size are known (servers cap ``li
 so the remaining offsets are planned by that size and fetched in parallel with bounded
 concurrency over one pooled ``httpx.Client``; any gap a short page leaves is then filled in order.
 
-Completeness: a collection is complete only if the distinct sourcedIds received (valid and
-rejected) equal an ``X-Total-Count`` that stayed the same on every page. Otherwise its
-``CollectionStatus`` says why. Without ``X-Total-Count`` nothing can be proved, so the collection
-is incomplete unless ``trust_end_without_total=True``.
+Completeness: a collection is complete only if it was read to its end: every page carried the
+same ``X-Total-Count``, the pages cover ``[0, total)`` and the raw entries received add up to the
+total. Otherwise its ``CollectionStatus`` says why. Without ``X-Total-Count`` nothing can be
+proved, so the collection is incomplete unless ``trust_end_without_total=True``.
+
+What is wrong with single entries is an R4 issue, not incompleteness (one bad entry must not stop
+every removal forever): a sourcedId listed more than once becomes one ``Rejected`` (field
+``sourcedId``, naming the id and how often it appeared) and all its copies are dropped, so it is
+neither created nor removed; an entry that is not a JSON object becomes a ``Rejected`` with
+``sourced_id=None`` and field ``record`` naming the page offset, the index and the JSON type; an
+object without a usable sourcedId is rejected by the models as before.
+
+Proven absence (R9): the counts can add up while a record is missed (one deleted from a page
+already read while another is inserted further down), so completeness alone never proves that a
+record is gone. ``confirm_absent`` looks held records that a complete fetch did not list up by id
+(``GET /users/{id}``...; at most ``ABSENCE_LOOKUP_LIMIT``, else one re-read of the collection) and
+says which are really gone, which are still shared (their records, to put back) and which it could
+not vouch for (those are not removed). The sync service calls it (``sync.service``).
 
 Failures (our choice, per the brief): a collection whose requests fail for good (retry budget
 spent, a non-retryable 4xx, an unusable envelope) does not raise; it returns what it has with
@@ -26,14 +40,14 @@ import json
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.utils import parsedate_to_datetime
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
@@ -41,9 +55,33 @@ from .auth import pct
 from .errors import CredentialsRejected, OneRosterError, parse_imsx
 from .filters import modified_since
 from .models import TupleInterner, collection_info, parse_page
-from .records import CollectionStatus, Record, Rejected, RosterSnapshot
+from .records import TOBEDELETED, CollectionStatus, Record, Rejected, RosterSnapshot
 
 DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
+
+# R9 proven absence: up to this many ids of one collection are looked up one by one; above it the
+# collection is re-read once instead (fewer requests than that many lookups, for large removals).
+ABSENCE_LOOKUP_LIMIT = 50
+
+# Collection path -> the key of a single-object envelope (``{"user": {...}}``, SPEC §1).
+SINGLE_ENVELOPES: dict[str, str] = {
+    "orgs": "org",
+    "schools": "org",
+    "academicSessions": "academicSession",
+    "terms": "academicSession",
+    "gradingPeriods": "academicSession",
+    "courses": "course",
+    "classes": "class",
+    "users": "user",
+    "teachers": "user",
+    "students": "user",
+    "enrollments": "enrollment",
+}
+
+# JSON type names, for an entry that is not a record object (R4).
+_JSON_TYPES = {str: "string", int: "number", float: "number", bool: "boolean", list: "array", type(None): "null"}
+
+_T = TypeVar("_T")
 
 # What fetch_snapshot reads: (collection path, RosterSnapshot attribute).
 SNAPSHOT_COLLECTIONS: tuple[tuple[str, str], ...] = (
@@ -104,13 +142,42 @@ class _Retryable(Exception):
 
 
 @dataclass(slots=True)
+class AbsenceCheck:
+    """What ``OneRosterClient.confirm_absent`` proved about held records a complete fetch did not
+    list (R9), and what it cost."""
+
+    collection: str
+    checked: int = 0  # distinct ids asked about
+    confirmed: set[str] = field(default_factory=set)  # really gone: 404/unknownobject/tobedeleted
+    found: dict[str, Record] = field(default_factory=dict)  # still shared: put them back
+    unconfirmed: dict[str, str] = field(default_factory=dict)  # sourcedId -> why it could not tell
+    requests: int = 0  # HTTP requests made, retries and re-read pages included
+    reread: bool = False  # the whole collection was re-read (more ids than the lookup limit)
+    reread_problem: str | None = None  # why the re-read was not complete
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "collection": self.collection,
+            "checked": self.checked,
+            "confirmed": len(self.confirmed),
+            "found": len(self.found),
+            "unconfirmed": len(self.unconfirmed),
+            "requests": self.requests,
+            "reread": self.reread,
+        }
+
+
+@dataclass(slots=True)
 class _Collector:
-    """Merges pages of one collection and judges its completeness."""
+    """Merges pages of one collection, sets repeated sourcedIds aside (R4) and judges its
+    completeness."""
 
     name: str
+    envelope: str = ""  # the collection ``Rejected`` names ("users", "orgs" for schools...)
     records: dict[str, Record] = field(default_factory=dict)
     rejected: list[Rejected] = field(default_factory=list)
     rejected_ids: set[str] = field(default_factory=set)
+    occurrences: dict[str, int] = field(default_factory=dict)  # only ids seen more than once
     without_id: int = 0
     raw_count: int = 0
     totals: list[int] = field(default_factory=list)
@@ -130,15 +197,53 @@ class _Collector:
         elif not self.totals or self.totals[-1] != page.total:
             self.totals.append(page.total)
         records = self.records
+        keep = records.setdefault
+        rejected_ids = self.rejected_ids
         for record in page.records:
-            records[record.sourced_id] = record
+            sid = record.sourced_id
+            # setdefault: one lookup; another object back means the id was listed before
+            if keep(sid, record) is not record or (rejected_ids and sid in rejected_ids):
+                records[sid] = record  # the later copy: the fresher one if the data shifted
+                self._repeated(sid)
         for rejection in page.rejected:
             self.rejected.append(rejection)
-            if rejection.sourced_id is None:
+            rejected_id = rejection.sourced_id
+            if rejected_id is None:
                 self.without_id += 1
             else:
-                self.rejected_ids.add(rejection.sourced_id)
+                if rejected_id in rejected_ids or rejected_id in records:
+                    self._repeated(rejected_id)
+                rejected_ids.add(rejected_id)
         return self.distinct - before
+
+    def _repeated(self, sid: str) -> None:
+        self.occurrences[sid] = self.occurrences.get(sid, 1) + 1
+
+    @property
+    def repeats(self) -> int:
+        """Entries that repeated a sourcedId already received."""
+        return sum(self.occurrences.values()) - len(self.occurrences)
+
+    def set_duplicates_aside(self) -> None:
+        """R4: in a listing whose X-Total-Count never changed, a sourcedId listed more than once is
+        one issue and none of its copies is used: the planner treats it as present but unusable, so
+        it is neither created nor removed. When the total changed (or there was none) a repeat is
+        more likely the data shifting under the pages: the fetch is incomplete anyway (nothing is
+        removed, R9) and the latest copy is kept, as before."""
+        if len(self.totals) != 1:
+            return
+        for sid, times in self.occurrences.items():
+            self.records.pop(sid, None)
+            self.rejected_ids.add(sid)
+            self.rejected.append(
+                Rejected(
+                    self.envelope or self.name,
+                    sid,
+                    "sourcedId",
+                    f"R4: sourcedId {sid!r} appears {times} times in {self.name}; a sourcedId must be unique,"
+                    f" so none of its {times} records is used until ClassLink lists it once",
+                )
+            )
 
     @property
     def distinct(self) -> int:
@@ -150,6 +255,9 @@ class _Collector:
         return self.totals[-1] if self.totals else None
 
     def status(self, trust_end_without_total: bool) -> CollectionStatus:
+        """Complete only when read to its end (SPEC §1, R9): a steady X-Total-Count, pages covering
+        it and the raw entries adding up to it. Repeated ids, junk entries and records without a
+        sourcedId are R4 issues (``set_duplicates_aside``, ``Rejected``), not gaps."""
         reasons = []
         if self.error is not None:
             reasons.append(f"fetch failed: {self.error}")
@@ -160,18 +268,21 @@ class _Collector:
         if not self.totals:
             if not trust_end_without_total:
                 reasons.append("the server sent no X-Total-Count, so the fetch cannot be proved complete")
-            elif distinct != self.raw_count:
+            elif self.repeats:
+                # Without a total a repeat cannot be told from data shifting between pages.
                 reasons.append(
-                    f"no X-Total-Count and {self.raw_count - distinct} records repeated across pages"
-                    " (data shifted during the fetch)"
+                    f"no X-Total-Count and {self.repeats} records repeated across pages (data shifted during the fetch)"
                 )
         else:
+            total = self.totals[-1]
             if self.missing_total:
                 reasons.append("some pages had no X-Total-Count")
-            if distinct != self.totals[-1]:
-                reasons.append(f"received {distinct} distinct sourcedIds, but X-Total-Count is {self.totals[-1]}")
-        if self.without_id:
-            reasons.append(f"{self.without_id} records had no sourcedId")
+            if self.raw_count != total:
+                reasons.append(
+                    f"received {self.raw_count} records ({distinct} distinct sourcedIds), but X-Total-Count is {total}"
+                )
+            elif not reasons and (gap := _first_gap(self.covered, total)) is not None:
+                reasons.append(f"records {gap[0]} to {gap[1] - 1} were never read")
         return CollectionStatus(
             name=self.name,
             complete=not reasons,
@@ -245,6 +356,8 @@ class OneRosterClient:
         self._sleep = sleep
         self._rng = rng
         self._clock = clock
+        self.requests_made = 0  # HTTP requests sent, retries included (absence checks report it)
+        self._count_lock = threading.Lock()
         self._http = httpx.Client(
             auth=auth,
             timeout=timeout,
@@ -316,11 +429,123 @@ class OneRosterClient:
                 failed = path
         return snapshot
 
+    def confirm_absent(
+        self, collection: str, sourced_ids: Iterable[str], *, lookup_limit: int = ABSENCE_LOOKUP_LIMIT
+    ) -> AbsenceCheck:
+        """Prove that records a complete fetch of ``collection`` did not list are really gone (R9).
+
+        Up to ``lookup_limit`` ids are fetched by id (``GET /users/{id}``...), in parallel like
+        pages and with the same retries: a 404 (or an imsx ``unknownobject``) or a record with status
+        ``tobedeleted`` confirms the absence; an active record disproves it (``found`` keeps the
+        record, to put back into the snapshot); anything else (5xx or timeouts after the retries, a
+        malformed body, a record that cannot be used, refused credentials) leaves it unconfirmed.
+        Above the limit the collection is re-read once: ids absent from both reads are confirmed,
+        ids the re-read lists are found, and if the re-read is not complete none is confirmed.
+        Never raises for what the server answers; ``ValueError`` for a collection we do not read.
+        """
+        path = collection.strip("/")
+        if "/" in path or path not in SINGLE_ENVELOPES:
+            raise ValueError(f"absence can be proved only in a top-level collection, not {collection!r}")
+        ids = sorted(set(sourced_ids))
+        check = AbsenceCheck(path, checked=len(ids))
+        if not ids:
+            return check
+        before = self.requests_made
+        if len(ids) <= lookup_limit:
+            self._confirm_by_id(path, ids, check)
+        else:
+            with fewer_gc_passes():
+                self._confirm_by_reread(path, ids, check)
+        for sid in ids:  # whatever was not settled either way stays unconfirmed (never removed)
+            if sid not in check.confirmed and sid not in check.found and sid not in check.unconfirmed:
+                check.unconfirmed[sid] = "no answer"
+        check.requests = self.requests_made - before
+        return check
+
+    def _confirm_by_id(self, path: str, ids: list[str], check: AbsenceCheck) -> None:
+        single = SINGLE_ENVELOPES[path]
+        budget = _Budget(self.retry.budget)
+        tuples = TupleInterner()
+
+        def look(sid: str) -> tuple[str, Record | str | None]:
+            url = self.url(f"{path}/{pct(sid)}", [])
+            try:
+                return self._with_retries(
+                    url, budget, lambda attempt: self._lookup(url, path, single, sid, tuples, attempt)
+                )
+            except CredentialsRejected as exc:
+                return "unconfirmed", f"the Roster Server refused the credentials (HTTP {exc.status})"
+            except OneRosterError as exc:
+                return "unconfirmed", str(exc)
+
+        workers = min(self.concurrency, len(ids))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="oneroster-absence") as pool:
+            outcomes = list(pool.map(look, ids))
+        for sid, (verdict, detail) in zip(ids, outcomes, strict=True):
+            if verdict == "confirmed":
+                check.confirmed.add(sid)
+            elif verdict == "found" and detail is not None and not isinstance(detail, str):
+                check.found[sid] = detail
+            else:
+                check.unconfirmed[sid] = str(detail)
+
+    def _lookup(
+        self, url: str, path: str, single: str, sid: str, tuples: TupleInterner, attempt: int
+    ) -> tuple[str, Record | str | None]:
+        """One lookup by id: ("confirmed", why), ("found", record) or ("unconfirmed", why)."""
+        response = self._send(url, attempt)
+        status = response.status_code
+        imsx = parse_imsx(response.content) if status != 200 else None
+        if status == 404 or (imsx and "unknownobject" in imsx.lower()):
+            return "confirmed", f"HTTP {status}" + (f" ({imsx})" if imsx else "")
+        if status != 200:
+            return "unconfirmed", f"HTTP {status}" + (f" ({imsx})" if imsx else "")
+        try:
+            data = json.loads(response.content)
+        except ValueError as exc:  # truncated or malformed JSON: retried like a page
+            raise _Retryable(f"malformed JSON ({exc})", status) from None
+        item = _single_item(data, single)
+        if item is None:
+            imsx = parse_imsx(response.content)
+            if imsx and "unknownobject" in imsx.lower():
+                return "confirmed", imsx
+            return "unconfirmed", f"unexpected response envelope (no {single!r} object)"
+        records, rejected = parse_page(path, [item], tuples)
+        if rejected:
+            return "unconfirmed", f"listed but unusable: {rejected[0].message}"
+        record = records[0]
+        if record.sourced_id != sid:
+            return "unconfirmed", f"asked for {sid!r}, the server answered with {record.sourced_id!r}"
+        if record.status == TOBEDELETED:
+            return "confirmed", "status tobedeleted"
+        return "found", record
+
+    def _confirm_by_reread(self, path: str, ids: list[str], check: AbsenceCheck) -> None:
+        check.reread = True
+        collector = self._collect(path, None, None)
+        status = collector.status(self.trust_end_without_total)
+        if not status.complete:
+            check.reread_problem = status.reason
+            why = f"the re-read of {path} was not complete: {status.reason}"
+            check.unconfirmed.update((sid, why) for sid in ids)
+            return
+        for sid in ids:
+            record = collector.records.get(sid)
+            if record is not None:
+                if record.status == TOBEDELETED:
+                    check.confirmed.add(sid)
+                else:
+                    check.found[sid] = record
+            elif sid in collector.rejected_ids:
+                check.unconfirmed[sid] = "listed by the re-read, but unusable or repeated (R4)"
+            else:
+                check.confirmed.add(sid)
+
     # -- paging ----------------------------------------------------------------------------------
     def _collect(self, path: str, filter: str | None, params: Mapping[str, str] | None) -> _Collector:
         _model, envelope = collection_info(path)  # ValueError for an unsupported collection
         path = path.strip("/")
-        collector = _Collector(name=path)
+        collector = _Collector(name=path, envelope=envelope)
         budget = _Budget(self.retry.budget)
         tuples = TupleInterner()
         pages = 0
@@ -362,6 +587,7 @@ class OneRosterClient:
             raise
         except OneRosterError as exc:
             collector.error = exc
+        collector.set_duplicates_aside()
         return collector
 
     def _fetch_parallel(
@@ -438,11 +664,20 @@ class OneRosterClient:
         if params:
             query.extend((k, v) for k, v in params.items())
         url = self.url(path, query)
+        items, total = self._with_retries(url, budget, lambda attempt: self._request(url, envelope, attempt))
+        records, rejected = parse_page(path, items, tuples)
+        if rejected and any(r.sourced_id is None for r in rejected):
+            records, rejected = _set_junk_aside(path, envelope, offset, items, tuples, records, rejected)
+        return _Page(offset, len(items), total, records, rejected)
+
+    def _with_retries(self, url: str, budget: _Budget, call: Callable[[int], _T]) -> _T:
+        """``call(attempt)`` until it does not raise ``_Retryable``, within ``max_attempts`` and
+        the ``budget`` (SPEC §1: exponential backoff with full jitter, Retry-After honoured)."""
         attempt = 0
         while True:
             attempt += 1
             try:
-                items, total = self._request(url, envelope, attempt)
+                return call(attempt)
             except _Retryable as failure:
                 if attempt >= self.retry.max_attempts:
                     raise OneRosterError(
@@ -457,9 +692,6 @@ class OneRosterClient:
                         attempts=attempt,
                     ) from None
                 self._sleep(self._delay(attempt, failure.retry_after))
-                continue
-            records, rejected = parse_page(path, items, tuples)
-            return _Page(offset, len(items), total, records, rejected)
 
     def _delay(self, attempt: int, retry_after: float | None) -> float:
         policy = self.retry
@@ -467,7 +699,11 @@ class OneRosterClient:
             return min(retry_after, policy.max_retry_after)
         return self._rng() * min(policy.max_delay, policy.base_delay * 2 ** (attempt - 1))
 
-    def _request(self, url: str, envelope: str, attempt: int) -> tuple[list[Any], int | None]:
+    def _send(self, url: str, attempt: int) -> httpx.Response:
+        """One GET: the response, ``_Retryable`` (429, 408, 5xx, transport errors) or
+        ``CredentialsRejected`` (401/403). Every other status is the caller's to judge."""
+        with self._count_lock:
+            self.requests_made += 1
         try:
             response = self._http.get(url)
         except httpx.TransportError as exc:  # connect/read timeouts, refused, reset, truncated body
@@ -485,6 +721,11 @@ class OneRosterClient:
             imsx = parse_imsx(response.content)
             detail = f"HTTP {status}" + (f" ({imsx})" if imsx else "")
             raise _Retryable(detail, status, _retry_after(response.headers.get("Retry-After"), self._clock()))
+        return response
+
+    def _request(self, url: str, envelope: str, attempt: int) -> tuple[list[Any], int | None]:
+        response = self._send(url, attempt)
+        status = response.status_code
         if status != 200:
             raise OneRosterError(
                 f"GET refused with HTTP {status}",
@@ -548,3 +789,54 @@ def _first_gap(covered: list[tuple[int, int]], target: int) -> tuple[int, int] |
             return position, min(offset, target)
         position = max(position, offset + count)
     return (position, target) if position < target else None
+
+
+def _single_item(data: Any, key: str) -> Any:
+    """The record of a single-object response (``{"user": {...}}``), lenient about the key (SPEC
+    §1): the expected key, a bare record, the one object-valued key, or a one-record list."""
+    if not isinstance(data, dict):
+        return None
+    if key in data:
+        value = data[key]
+        return value if isinstance(value, dict) else None
+    if "sourcedId" in data:
+        return data
+    if any(k.lower().startswith("imsx_") or k == "statusInfoSet" for k in data):
+        return None
+    objects = [v for v in data.values() if isinstance(v, dict)]
+    if len(objects) == 1:
+        return objects[0]
+    lists = [v for v in data.values() if isinstance(v, list)]
+    if len(lists) == 1 and len(lists[0]) == 1 and isinstance(lists[0][0], dict):
+        return lists[0][0]
+    return None
+
+
+def _set_junk_aside(
+    path: str,
+    envelope: str,
+    offset: int,
+    items: list[Any],
+    tuples: TupleInterner,
+    records: list[Record],
+    rejected: list[Rejected],
+) -> tuple[list[Record], list[Rejected]]:
+    """R4: entries that are not JSON objects, each a ``Rejected`` naming the collection, the page
+    offset, the index and the JSON type. Only pages with a rejection without sourcedId get here
+    (a junk entry always makes one), so a clean page pays nothing."""
+    junk = [(index, item) for index, item in enumerate(items) if not isinstance(item, dict)]
+    if not junk:
+        return records, rejected
+    records, rejected = parse_page(path, [item for item in items if isinstance(item, dict)], tuples)
+    for index, item in junk:
+        kind = _JSON_TYPES.get(type(item), type(item).__name__)
+        rejected.append(
+            Rejected(
+                envelope,
+                None,
+                "record",
+                f"R4: {path} page at offset {offset}, index {index}: a JSON {kind} where a record object"
+                " was expected; skipped",
+            )
+        )
+    return records, rejected
