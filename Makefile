@@ -5,10 +5,14 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 SAMVENV := .venv-sam
 SAM    := $(SAMVENV)/bin/sam
+# The security scanners (checkov, bandit): their own virtualenv, like SAM's, since checkov pins
+# many packages of its own.
+SCANVENV := .venv-scan
+SCAN     := $(SCANVENV)/.installed
 # sam build needs the functions' runtime (python3.12) on PATH; pyenv keeps it here on our machines.
 PY312_BIN ?= $(shell ls -d $$HOME/.pyenv/versions/3.12*/bin 2>/dev/null | tail -n 1)
 
-.PHONY: setup run test test-unit test-integration test-e2e lint typecheck bench lock sam-validate sam-build clean
+.PHONY: setup run test test-unit test-integration test-e2e lint scan typecheck bench lock sam-validate sam-build clean
 
 setup: $(STAMP)
 
@@ -43,10 +47,26 @@ test-integration: $(STAMP)
 test-e2e: $(STAMP)
 	$(BIN)/python -m pytest -q tests/e2e
 
-lint: $(STAMP)
+lint: $(STAMP) scan
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+
+$(SCAN): requirements/scan.txt
+	test -d $(SCANVENV) || $(PYTHON) -m venv $(SCANVENV)
+	$(SCANVENV)/bin/python -m pip install --quiet -r requirements/scan.txt
+	touch $(SCAN)
+
+# Security scans; both run, and any finding fails. checkov: the template (its cloudformation
+# framework reads the SAM resources; `serverless` is the Serverless Framework's), each finding
+# fixed or skipped in the resource's Metadata with the reason. --skip-download: no platform
+# account, so nothing to fetch. bandit: the shipped Python and the local tooling (pyproject's
+# [tool.bandit]), every severity; a false positive takes `# nosec BXXX # reason` on its line.
+scan: $(SCAN)
+	status=0; \
+	$(SCANVENV)/bin/checkov --file template.yaml --framework cloudformation --quiet --compact --skip-download || status=1; \
+	$(SCANVENV)/bin/bandit -c pyproject.toml -r layers functions local --severity-level low --confidence-level low -q || status=1; \
+	exit $$status
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
@@ -62,4 +82,4 @@ sam-build: $(SAM)
 	PATH="$(PY312_BIN):$$PATH" $(SAM) build
 
 clean:
-	rm -rf $(VENV) $(SAMVENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(SAMVENV) $(SCANVENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache
