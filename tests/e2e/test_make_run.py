@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 
 import pytest
-from classlink_sync.local.demo import run_demo
+
+from classlink_local.demo import run_demo
 
 pytestmark = pytest.mark.e2e
 
@@ -24,3 +25,9 @@ def test_make_run_syncs_reports_resyncs_with_zero_writes_and_signs_a_teacher_in(
     assert "nothing changed in ClassLink" in text and "0 roster writes counted at the DynamoDB API" in text
     assert "[signed in, session cookie tis_session]" in text
     assert "refused with the page telling them to ask their ClassLink administrator" in text
+    # S6: the demo district's portal through a staff link, and R19: what was emailed.
+    assert re.search(
+        r"District portal \(S6-S8\) of demo-isd, staff link valid 8 hours: http://127\.0\.0\.1:\d+/portal/", text
+    )
+    assert "overview answered HTTP 200" in text
+    assert re.search(r"R19 emails sent through SES \(moto\): 1 \(to it-admin@demo-isd\.example", text)

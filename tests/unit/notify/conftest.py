@@ -1,0 +1,23 @@
+"""R19 tests that need the store: the real store on in-process moto (as tests/unit/sync)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from classlink_local.inprocess import IN_PROCESS_ENV
+from classlink_local.stack import reset_cached_settings
+from classlink_sync.store.context import Store
+
+
+@pytest.fixture
+def store(monkeypatch: pytest.MonkeyPatch, aws_world: Any) -> Iterator[Store]:
+    for key, value in IN_PROCESS_ENV.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    reset_cached_settings()
+    with aws_world.active() as s:  # the session's tables, empty for this test
+        yield s
+    reset_cached_settings()
