@@ -6,6 +6,7 @@ import datetime as dt
 import json
 
 import boto3
+
 from classlink_sync.store import locks
 from classlink_sync.store.districts import add_district
 from classlink_sync.sync.dispatch import dispatch_due_districts

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from classlink_sync.store import locks, runs
 from classlink_sync.store.accounts import export_district
 from classlink_sync.store.districts import add_district

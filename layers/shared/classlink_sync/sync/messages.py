@@ -41,8 +41,9 @@ class SyncRequest(BaseModel):
     trigger: Trigger
     dry_run: bool = False  # R12
     approve_run_id: str | None = Field(default=None, min_length=1)  # R10: the held run being approved
-    # Reserved for a sync that reached its time budget and continues in a follow-up message
-    # (DESIGN "Size limits"): an opaque checkpoint the service writes and reads back.
+    # R20: set on the follow-up message of a sync that reached its time budget: the run it
+    # continues, as ``sync.continuation.Pointer`` (run id, hop, checkpoint key, start); validated
+    # there when the message is handled. The plan and the checkpoint stay in the report bucket.
     continuation: dict[str, Any] | None = None
 
     @field_validator("date")
