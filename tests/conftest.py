@@ -117,7 +117,7 @@ class AwsWorld:
         from moto.core.base_backend import BackendDict
         from moto.dynamodb.models import dynamodb_backends
 
-        from classlink_sync.store.tables import create_bucket, create_tables
+        from classlink_local.tables import create_bucket, create_tables
 
         tables = dynamodb_backends[DEFAULT_ACCOUNT_ID][settings.region].tables
         if (

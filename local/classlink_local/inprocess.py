@@ -38,9 +38,9 @@ def in_process_store(**kwargs: Any) -> Iterator[Any]:
     ``Store.create``, e.g. an ``interceptor``). The environment must already be set."""
     from moto import mock_aws
 
+    from classlink_local.tables import create_tables
     from classlink_sync.settings import AppSettings
     from classlink_sync.store.context import Store
-    from classlink_sync.store.tables import create_tables
 
     reset_cached_settings()
     with mock_aws():

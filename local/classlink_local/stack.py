@@ -37,8 +37,8 @@ def free_port() -> int:
 
 def resource_env(prefix: str = LOCAL_PREFIX) -> dict[str, str]:
     """The resource-name variables the functions get from template.yaml, with local names."""
+    from classlink_local.tables import bucket_logical_ids, load_template, table_definitions
     from classlink_sync.settings import env_name, field_for_logical_id
-    from classlink_sync.store.tables import bucket_logical_ids, load_template, table_definitions
 
     template = load_template()
     env: dict[str, str] = {}
@@ -145,8 +145,8 @@ def create_local_resources(endpoint_url: str, *, prefix: str = LOCAL_PREFIX) -> 
     (the tables created by this call, comma-separated)."""
     import boto3
 
+    from classlink_local.tables import create_tables
     from classlink_sync.settings import AppSettings
-    from classlink_sync.store.tables import create_tables
 
     region = os.environ.get("AWS_REGION") or LOCAL_AWS_ENV["AWS_REGION"]
     sqs = boto3.session.Session().client("sqs", endpoint_url=endpoint_url, region_name=region)

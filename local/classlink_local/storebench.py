@@ -15,13 +15,13 @@ import socket
 import time
 from typing import Any
 
+from classlink_local.tables import create_tables
 from classlink_sync.rules.plan import AccountState, Plan, ReservationChange
 from classlink_sync.settings import AppSettings
 from classlink_sync.store.apply import apply_plan
 from classlink_sync.store.context import Store
 from classlink_sync.store.items import account_item
 from classlink_sync.store.models import bind
-from classlink_sync.store.tables import create_tables
 from classlink_sync.store.view import DynamoRosterView
 
 ENV = {

@@ -73,6 +73,17 @@ def stop(proc: subprocess.Popen[str]) -> None:
         proc.kill()
 
 
+def _wait_for_port(port: int, timeout: float = 30) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/moto-api/", timeout=1)
+            return
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    raise AssertionError(f"moto's server did not start on port {port}")
+
+
 def cli(args: list[str], env: dict[str, str], timeout: float = 180) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*CLI, *args], cwd=ROOT, env=env, text=True, capture_output=True, timeout=timeout)
 
@@ -122,14 +133,18 @@ def test_serve_signs_a_synced_teacher_in_with_only_the_endpoint_set(stack: str) 
 
 
 def test_tables_create_then_add_then_daily_on_an_empty_endpoint(tmp_path: Path) -> None:
-    from moto.server import ThreadedMotoServer
-
     from classlink_local.emulator.datagen import generate
     from classlink_local.emulator.server import start_emulator
 
+    # moto's server in a process of its own: an in-process one would share the backends (and the
+    # districts) of every other local stack this test session started.
     port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    _wait_for_port(port)
     emulator = start_emulator(generate(seed=5, users=40, username_prefix="Empty"), port=0)
     try:
         env = bare_env(f"http://127.0.0.1:{port}")
@@ -150,4 +165,4 @@ def test_tables_create_then_add_then_daily_on_an_empty_endpoint(tmp_path: Path) 
         assert result["dispatch"]["sent"] == 1 and len(result["drain"]["succeeded"]) == 1
     finally:
         emulator.stop()
-        server.stop()
+        stop(server)

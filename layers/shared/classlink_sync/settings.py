@@ -4,7 +4,7 @@ start (DESIGN.md "Conventions": no AWS resource names in the core).
 Naming convention (the store's, documented in docs/store.md): a DynamoDB table whose logical id in
 template.yaml is ``FooBarTable`` is named by the environment variable ``FOO_BAR_TABLE`` and the
 settings field ``foo_bar_table``; the reports bucket ``ReportBucket`` by ``REPORT_BUCKET``.
-``store.tables`` relies on the same convention to create the tables locally.
+the local tooling relies on the same convention to create the tables locally.
 """
 
 from __future__ import annotations

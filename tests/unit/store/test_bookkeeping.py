@@ -6,11 +6,11 @@ import datetime as dt
 
 import pytest
 
+from classlink_local.tables import create_tables, load_template, table_definitions
 from classlink_sync.rules.district import GuardThresholds
 from classlink_sync.settings import AppSettings, SettingsError, field_for_logical_id
 from classlink_sync.store import districts, locks, runs
 from classlink_sync.store.dynamo import METER, bookkeeping_tables
-from classlink_sync.store.tables import create_tables, load_template, table_definitions
 
 TODAY = dt.date(2026, 1, 15)
 
