@@ -15,6 +15,8 @@ BENCHES = {
     "plan": "bench.plan_bench",
     "sync": "bench.sync_bench",
     "sso": "bench.sso_bench",
+    "portal": "bench.portal_bench",
+    "coldstart": "bench.coldstart_bench",
 }
 
 

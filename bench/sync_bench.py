@@ -3,7 +3,7 @@
 Set-up: the ClassLink emulator (a generated district of N users, ``max_limit=1000``) runs in its
 own process and takes commands over a pipe (change users' names); moto's ``ThreadedMotoServer``
 runs in its own process too (``BENCH_MOTO=inprocess`` keeps it in this one), and
-``classlink_sync.local.stack.local_stack(endpoint_url=...)`` creates the tables, bucket and queues
+``classlink_local.stack.local_stack(endpoint_url=...)`` creates the tables, bucket and queues
 there. So this process holds only the sync: client, planner, store calls. A district is onboarded
 (R1, staff override of the notice) with every licensed school, then:
 
@@ -20,15 +20,22 @@ there. So this process holds only the sync: client, planner, store calls. A dist
 (d) an estimate of the largest district one 15-minute invocation can finish, first sync and resync,
     with and without moto's store time.
 
-moto is far slower than DynamoDB (about 5,000 items/s): store time (``read_store_s`` + ``apply_s``)
-is printed separately so the reader can discount it. It decides nothing (no pass/fail).
+moto is far slower than DynamoDB: store time (``read_store_s`` + ``apply_s``) is printed
+separately so the reader can discount it. moto's own Query gathers and sorts every item of the
+table per request (about 800 items/s at 20,000 users), so the moto process runs with the partition
+Query adapter (``classlink_local.moto_query``: a Query reads its partition, as DynamoDB does, and
+item values are serialised directly; answers identical to moto's) and the sizes run for real. It
+decides nothing (no pass/fail).
 
-Environment: ``BENCH_USERS`` (default ``2000,5000``, extrapolated to 100,000: moto's Query scans
-every item of a table per request, so a 100,000-user district takes about an hour here),
-``BENCH_SEED`` (1), ``BENCH_UPDATES`` (1000),
+Environment: ``BENCH_USERS`` (default 100,000; a comma-separated list runs each size and adds a
+straight-line extrapolation to 100,000), ``BENCH_QUICK=1`` (5,000 users, when ``BENCH_USERS`` is
+not set), ``BENCH_MOTO_ADAPTER=0`` (moto's own whole-table Query, for the before/after comparison),
+``BENCH_READ_TIMEOUT`` (seconds; pynamodb's read timeout, default its 30 s: moto's own Query at
+20,000 users under load can take longer, and a timed-out Query is sent again),
+``BENCH_SEED`` (1), ``BENCH_UPDATES`` (1000; 0 skips the update sync),
 ``BENCH_MOTO`` (``process`` | ``inprocess``), ``BENCH_PROFILE=1`` (add a CPU-time cProfile, all
 threads, of a second no-change resync). Run: ``.venv/bin/python -m bench.sync_bench`` or
-``BENCH_USERS=2000 .venv/bin/python -m bench.sync_bench``.
+``BENCH_USERS=20000 .venv/bin/python -m bench.sync_bench``.
 """
 
 from __future__ import annotations
@@ -47,8 +54,9 @@ from typing import Any
 
 from bench.measure import env_int, load, peak_rss_mb
 
-# Sizes run by default (`make bench`); the results are extrapolated to 100,000 users.
-DEFAULT_SIZES = "2000,5000"
+# Sizes run by default (`make bench`) and in quick mode (BENCH_QUICK=1).
+DEFAULT_SIZES = "100000"
+QUICK_SIZES = "5000"
 ROOT = Path(__file__).resolve().parent.parent
 DISTRICT = "bench-isd"
 TENANT = "4242"
@@ -60,8 +68,8 @@ LAMBDA_MAX_MB = 10_240
 # -- child processes -----------------------------------------------------------------------------
 def _emulator_child(conn: Any, users: int, seed: int) -> None:
     """The emulator in its own process; answers ("update", ids) and ("stop",) on the pipe."""
-    from classlink_sync.local.emulator.datagen import generate
-    from classlink_sync.local.emulator.server import start_emulator
+    from classlink_local.emulator.datagen import generate
+    from classlink_local.emulator.server import start_emulator
 
     started = time.perf_counter()
     dataset = generate(seed=seed, users=users)
@@ -94,20 +102,25 @@ def _emulator_child(conn: Any, users: int, seed: int) -> None:
         handle.stop()
 
 
-def _moto_child(conn: Any) -> None:
-    """moto's ThreadedMotoServer in its own process, so its CPU is not this process's GIL."""
+def _moto_child(conn: Any, adapter: bool) -> None:
+    """moto's ThreadedMotoServer in its own process, so its CPU is not this process's GIL; with the
+    partition Query adapter unless ``adapter`` is false."""
     import logging
 
-    from classlink_sync.local.stack import free_port
     from moto.server import ThreadedMotoServer
 
+    from classlink_local import moto_query
+    from classlink_local.stack import free_port
+
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    installed = moto_query.install() if adapter else False
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
-    conn.send(f"http://127.0.0.1:{port}")
+    conn.send({"endpoint": f"http://127.0.0.1:{port}", "adapter": installed})
     with contextlib.suppress(EOFError):
-        conn.recv()
+        while conn.recv()[0] == "cpu":  # CPU seconds of this process, all threads (load-independent)
+            conn.send(time.process_time())
     server.stop()
 
 
@@ -183,6 +196,29 @@ class _AllThreadsProfiler:
 
 
 # -- the bench -----------------------------------------------------------------------------------
+_moto_process: _Child | None = None  # moto's process (BENCH_MOTO=process), asked for its CPU time
+
+
+def _cpu_now() -> tuple[float, float | None]:
+    """(CPU seconds of this process, of moto's process or None when moto runs in this one)."""
+    moto = None
+    if _moto_process is not None:
+        _moto_process.conn.send(("cpu",))
+        moto = float(_moto_process.recv(timeout=60))
+    return time.process_time(), moto
+
+
+def _cpu_since(start: tuple[float, float | None]) -> dict[str, float | None]:
+    now = _cpu_now()
+    moto = None if now[1] is None or start[1] is None else now[1] - start[1]
+    return {"sync": now[0] - start[0], "moto": moto}
+
+
+def _cpu_text(cpu: dict[str, float | None]) -> str:
+    moto = "in this process" if cpu["moto"] is None else f"{cpu['moto']:.1f} s"
+    return f"CPU time: sync process {cpu['sync']:.1f} s, moto {moto}"
+
+
 def _fetched(plan: Any) -> int:
     return sum(c.get("fetched", 0) for c in plan.counts.values())
 
@@ -216,6 +252,25 @@ def _writes_by_table(meter: Any, settings: Any) -> dict[str, int]:
     return {short: snap[table].written if table in snap else 0 for table, short in names.items()}
 
 
+def _traffic(meter: Any) -> dict[str, int]:
+    """Requests and items at the DynamoDB API since the meter's last reset, all tables."""
+    snap = meter.snapshot().values()
+    return {
+        "requests": sum(c.requests for c in snap),
+        "read_requests": sum(c.requests - c.write_requests for c in snap),
+        "read_items": sum(c.read for c in snap),
+        "write_requests": sum(c.write_requests for c in snap),
+        "written_items": sum(c.written for c in snap),
+    }
+
+
+def _traffic_text(t: dict[str, int]) -> str:
+    return (
+        f"{t['requests']:,} requests: {t['read_requests']:,} reads returning {t['read_items']:,} items, "
+        f"{t['write_requests']:,} writes of {t['written_items']:,} items"
+    )
+
+
 def _timings(report: Any, wall: float) -> str:
     t = dict(report.timings)
     shown = ", ".join(f"{k} {v:.2f}" for k, v in t.items())
@@ -230,30 +285,43 @@ def _sync(date: str) -> tuple[Any, float]:
     gc.collect()
     started = time.perf_counter()
     outcome = run_sync(SyncRequest(district_id=DISTRICT, date=date, trigger="manual"), raise_on_failure=False)
-    return outcome, time.perf_counter() - started
+    wall = time.perf_counter() - started
+    if outcome.plan is None:  # failed before planning, or handed off (R20): nothing to measure
+        report = outcome.report
+        raise RuntimeError(
+            f"the sync of {date} ended {report.status} after {wall:.1f} s without a plan: {report.error}; "
+            f"timings {report.timings}"
+        )
+    return outcome, wall
 
 
-def run(users: int, seed: int, updates: int, moto_mode: str, profile: bool, read_pass: bool) -> dict[str, Any]:
+def run(
+    users: int, seed: int, updates: int, moto_mode: str, profile: bool, read_pass: bool, adapter: bool = True
+) -> dict[str, Any]:
     """One size: fresh emulator and moto processes, a fresh local stack."""
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
     os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
     os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
     bench_started = time.perf_counter()
     print(
-        f"sync bench: {users:,} users (seed {seed}), {updates:,} name changes, moto {moto_mode}; "
+        f"sync bench: {users:,} users (seed {seed}), {updates:,} name changes, moto {moto_mode} "
+        f"({'with' if adapter else 'without'} the partition Query adapter); "
         f"{os.cpu_count()} CPUs, load average {load()}",
         flush=True,
     )
     emulator = _Child(_emulator_child, users, seed)
-    moto = _Child(_moto_child) if moto_mode == "process" else None
+    global _moto_process
+    moto = _moto_process = _Child(_moto_child, adapter) if moto_mode == "process" else None
     try:
         info = emulator.recv(timeout=900)
-        endpoint = moto.recv(timeout=120) if moto is not None else None
-        return _bench(info, emulator, endpoint, users, updates, profile, read_pass, bench_started)
+        started: dict[str, Any] = moto.recv(timeout=120) if moto is not None else {"endpoint": None, "adapter": adapter}
+        info["moto_adapter"] = started["adapter"]
+        return _bench(info, emulator, started["endpoint"], users, updates, profile, read_pass, bench_started)
     finally:
         emulator.stop()
         if moto is not None:
             moto.stop()
+        _moto_process = None
         print(f"  this size took {time.perf_counter() - bench_started:.0f} s; load average at the end {load()}\n")
 
 
@@ -267,7 +335,7 @@ def _bench(
     read_pass: bool,
     bench_started: float,
 ) -> dict[str, Any]:
-    from classlink_sync.local.stack import local_stack
+    from classlink_local.stack import local_stack
     from classlink_sync.rules.holdings import gather
     from classlink_sync.settings import get_settings
     from classlink_sync.store import districts as district_store
@@ -281,7 +349,14 @@ def _bench(
     print(f"  emulator (separate process) ready in {info['ready_s']:.1f} s: {counts}", flush=True)
     kwargs = {"endpoint_url": endpoint} if endpoint else {}
     with local_stack(**kwargs) as stack:
-        print(f"  local stack: moto at {stack.endpoint_url}, tables created", flush=True)
+        if not endpoint:  # moto in this process: start_local_stack installed the adapter
+            from classlink_local import moto_query
+
+            if not info["moto_adapter"]:
+                moto_query.uninstall()
+            info["moto_adapter"] = moto_query.installed()
+        adapter = "partition Query adapter" if info["moto_adapter"] else "moto's own whole-table Query"
+        print(f"  local stack: moto at {stack.endpoint_url} ({adapter}), tables created", flush=True)
         today = dt.date(2026, 3, 2)
         district_store.add_district(
             DISTRICT,
@@ -301,7 +376,9 @@ def _bench(
         # (a) first sync + (b) writes per create
         rss_before = _current_rss_mb()
         METER.reset()
+        cpu_start = _cpu_now()
         first, first_wall = _sync(today.isoformat())
+        cpu1 = _cpu_since(cpu_start)
         plan1 = first.plan
         assert plan1 is not None
         fetched1 = _fetched(plan1)
@@ -322,6 +399,8 @@ def _bench(
             f"= {fetched1 / max(first_wall - store1, 1e-9):,.0f} records/s; apply wrote "
             f"{writes1 / max(t1.get('apply_s', 0.0), 1e-9):,.0f} items/s to moto"
         )
+        traffic1 = _traffic(METER)
+        print(f"      store requests (at the API, all tables): {_traffic_text(traffic1)}; {_cpu_text(cpu1)}")
         print("  (b) roster writes per created record (counted at the DynamoDB API)")
         print(
             f"      accounts table {by_table['accounts']:,} for {created['accounts']:,} accounts created; "
@@ -343,22 +422,10 @@ def _bench(
         # (b) update sync
         renamed = [a.sourced_id for a in plan1.accounts["create"] if a.sourced_id][:updates]
         del first, plan1
-        emulator.conn.send(("update", renamed))
-        changed = emulator.recv(timeout=300)
-        METER.reset()
-        second, second_wall = _sync((today + dt.timedelta(days=1)).isoformat())
-        plan2 = second.plan
-        assert plan2 is not None
-        writes2 = METER.writes(roster)
-        n_updates = len(plan2.accounts["update"])
-        print(f"\n  (b) update sync after {changed:,} users' givenName changed in the emulator")
-        print(f"      status {second.status}; planned: {_changes(plan2)}")
-        print(
-            f"      roster writes {writes2:,} ({_writes_by_table(METER, settings)}) for {n_updates:,} account updates "
-            f"= {writes2 / max(n_updates, 1):.3f} per update (target 1.0); wall {second_wall:.1f} s; "
-            f"timings: {_timings(second.report, second_wall)}"
-        )
-        del second, plan2
+        if updates > 0:
+            _update_sync(emulator, renamed, (today + dt.timedelta(days=1)).isoformat())
+        else:
+            print("\n  (b) update sync skipped (BENCH_UPDATES=0)")
 
         # (c) fetch-only, no-change resync, fetch-only again, store reads alone
         store = resolve(None)
@@ -374,11 +441,14 @@ def _bench(
 
         timed_fetch()
         METER.reset()
+        cpu_start = _cpu_now()
         third, third_wall = _sync((today + dt.timedelta(days=2)).isoformat())
+        cpu3 = _cpu_since(cpu_start)
         plan3 = third.plan
         assert plan3 is not None
         writes3 = METER.writes(roster)
         read_items, read_requests = METER.reads(roster)
+        traffic3 = _traffic(METER)
         t3 = third.report.timings
         del plan3
         snapshot = timed_fetch()
@@ -416,6 +486,13 @@ def _bench(
             f"      RATIO fetch + plan / fetch-only: {t3.get('fetch_s', 0.0):.2f} + {t3.get('plan_s', 0.0):.2f} = "
             f"{fetch_plan:.2f} s / {fetch_mean:.2f} s = {fetch_plan / fetch_mean:.2f}x (target within 1.3x)"
         )
+        store3 = t3.get("read_store_s", 0.0) + t3.get("apply_s", 0.0)
+        outside3 = third_wall - store3
+        print(
+            f"      RATIO resync outside the store / fetch-only: ({third_wall:.2f} - {store3:.2f}) s = "
+            f"{outside3:.2f} s / {fetch_mean:.2f} s = {outside3 / fetch_mean:.2f}x (target at most 1.3x; the "
+            f"difference is plan, lease, run record and report)"
+        )
         read_s = t3.get("read_store_s", 0.0)
         print(
             f"      store reads (separate, not in the ratio): read_store_s {read_s:.2f} s; view ReadStats "
@@ -423,6 +500,9 @@ def _bench(
             f"{read_items:,} items in {read_requests:,} requests (roster tables) = "
             f"{read_items / max(read_s, 1e-9):,.0f} items/s from moto{read_alone_text}"
         )
+        print(f"      store requests (at the API, all tables): {_traffic_text(traffic3)}; {_cpu_text(cpu3)}")
+        if cpu3["moto"]:
+            print(f"      moto served {read_items / cpu3['moto']:,.0f} items read per CPU second of its process")
         peak = peak_rss_mb()
         print(
             f"      peak RSS of the sync process (ru_maxrss, emulator and moto excluded): {peak:,.0f} MB "
@@ -437,11 +517,17 @@ def _bench(
             "first_s": first_wall,
             "first_store_s": store1,
             "resync_s": third_wall,
-            "resync_store_s": t3.get("read_store_s", 0.0) + t3.get("apply_s", 0.0),
+            "resync_store_s": store3,
             "resync_fetch_plan_s": fetch_plan,
             "fetch_only_s": fetch_mean,
             "peak_mb": peak,
             "rss_before_mb": rss_before,
+            "adapter": bool(info["moto_adapter"]),
+            "first_traffic": traffic1,
+            "resync_traffic": traffic3,
+            "moto_read_items_per_s": read_items / max(read_s, 1e-9),
+            "first_cpu": cpu1,
+            "resync_cpu": cpu3,
         }
 
         if profile:
@@ -453,6 +539,28 @@ def _bench(
         del third
     print(f"\n  bench so far {time.perf_counter() - bench_started:.0f} s", flush=True)
     return result
+
+
+def _update_sync(emulator: _Child, renamed: list[str], date: str) -> None:
+    """(b): rename users in the emulator, sync, count the roster writes per account update."""
+    from classlink_sync.settings import get_settings
+    from classlink_sync.store.dynamo import METER, roster_tables
+
+    settings = get_settings()
+    emulator.conn.send(("update", renamed))
+    changed = emulator.recv(timeout=300)
+    METER.reset()
+    second, second_wall = _sync(date)
+    plan2 = second.plan
+    writes2 = METER.writes(roster_tables(settings))
+    n_updates = len(plan2.accounts["update"])
+    print(f"\n  (b) update sync after {changed:,} users' givenName changed in the emulator")
+    print(f"      status {second.status}; planned: {_changes(plan2)}")
+    print(
+        f"      roster writes {writes2:,} ({_writes_by_table(METER, settings)}) for {n_updates:,} account updates "
+        f"= {writes2 / max(n_updates, 1):.3f} per update (target 1.0); wall {second_wall:.1f} s; "
+        f"timings: {_timings(second.report, second_wall)}"
+    )
 
 
 def _current_rss_mb() -> float:
@@ -515,10 +623,12 @@ def _extrapolate(results: list[dict[str, Any]], target: int) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.sync_bench", description=__doc__.split("\n")[0])
+    quick = os.environ.get("BENCH_QUICK", "") not in ("", "0")
     parser.add_argument(
         "--users",
-        default=os.environ.get("BENCH_USERS", DEFAULT_SIZES),
-        help="users, or a comma-separated list of sizes run one after the other and extrapolated (BENCH_USERS)",
+        default=os.environ.get("BENCH_USERS") or (QUICK_SIZES if quick else DEFAULT_SIZES),
+        help="users, or a comma-separated list of sizes run one after the other and extrapolated (BENCH_USERS; "
+        f"default {DEFAULT_SIZES}, {QUICK_SIZES} with BENCH_QUICK=1)",
     )
     parser.add_argument("--seed", type=int, default=env_int("BENCH_SEED", 1))
     parser.add_argument("--updates", type=int, default=env_int("BENCH_UPDATES", 1000))
@@ -528,18 +638,57 @@ def main(argv: list[str] | None = None) -> int:
         "--read-pass", action="store_true", default=os.environ.get("BENCH_READ_PASS", "") not in ("", "0"),
         help="also time a read-only DynamoRosterView pass (BENCH_READ_PASS=1)",
     )  # fmt: skip
+    parser.add_argument(
+        "--no-adapter", dest="adapter", action="store_false",
+        default=os.environ.get("BENCH_MOTO_ADAPTER", "1") not in ("", "0"),
+        help="moto's own whole-table Query, without classlink_local.moto_query (BENCH_MOTO_ADAPTER=0)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
+    _set_read_timeout(env_int("BENCH_READ_TIMEOUT", 0))
     sizes = [int(u.strip().replace("_", "")) for u in str(args.users).split(",") if u.strip()]
     sys.path.insert(0, str(ROOT))  # the spawned children import this module
     results = []
     for users in sizes:
-        result = run(users, args.seed, args.updates, args.moto, args.profile, args.read_pass)
+        result = run(users, args.seed, args.updates, args.moto, args.profile, args.read_pass, args.adapter)
         result["first_nostore_s"] = result["first_s"] - result["first_store_s"]
         result["resync_nostore_s"] = result["resync_s"] - result["resync_store_s"]
         results.append(result)
+    _summary(results)
     if len(results) >= 2:
         _extrapolate(results, 100_000)
     return 0
+
+
+def _set_read_timeout(seconds: int) -> None:
+    """pynamodb reads its defaults from the file ``PYNAMODB_CONFIG`` names, once, at import."""
+    if seconds <= 0:
+        return
+    import tempfile
+
+    assert "pynamodb.settings" not in sys.modules, "set the read timeout before pynamodb is imported"
+    with tempfile.NamedTemporaryFile("w", suffix=".py", prefix="bench-pynamodb-", delete=False) as handle:
+        handle.write(f"read_timeout_seconds = {seconds}\n")
+    os.environ["PYNAMODB_CONFIG"] = handle.name
+    print(f"pynamodb read timeout {seconds} s ({handle.name})")
+
+
+def _summary(results: list[dict[str, Any]]) -> None:
+    """One line per size: what issue 10 asks the bench to report."""
+    print("summary (store = moto's time, read_store_s + apply_s; outside = wall - store)")
+    for r in results:
+        t1, t3 = r["first_traffic"], r["resync_traffic"]
+        print(
+            f"  {r['users']:,} users, {r['records']:,} records, "
+            f"{'partition Query adapter' if r['adapter'] else 'moto own Query'}: "
+            f"first sync {r['first_s']:.1f} s (outside the store {r['first_nostore_s']:.1f} s; store "
+            f"{t1['requests']:,} requests, {t1['read_items']:,} items read, {t1['written_items']:,} written); "
+            f"no-change resync {r['resync_s']:.1f} s (outside the store {r['resync_nostore_s']:.1f} s = "
+            f"{r['resync_nostore_s'] / r['fetch_only_s']:.2f}x fetch alone {r['fetch_only_s']:.1f} s; store "
+            f"{t3['requests']:,} requests, {t3['read_items']:,} items read, "
+            f"{r['moto_read_items_per_s']:,.0f} items/s from moto); "
+            f"peak RSS {r['peak_mb']:,.0f} MB; first sync {_cpu_text(r['first_cpu'])}; resync "
+            f"{_cpu_text(r['resync_cpu'])}"
+        )
 
 
 if __name__ == "__main__":

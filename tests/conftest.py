@@ -69,11 +69,7 @@ class AwsWorld:
     letting the items of every test pile up instead would slow every later test (moto's Query and
     Scan walk and sort the whole table) and break the many assertions about a whole table. When
     another test's own ``mock_aws`` has reset moto in between, the tables are created again
-    (``creates`` counts the table sets created).
-
-    While active, moto's Query reads only the queried partition (``classlink_local.moto_query``, the
-    adapter the local stack installs; its answers are moto's, page for page): the store reads a
-    district partition by partition, and moto's own Query sorts the whole table for each one."""
+    (``creates`` counts the table sets created)."""
 
     def __init__(self) -> None:
         from moto import mock_aws
@@ -89,7 +85,6 @@ class AwsWorld:
         """moto active, the tables empty, and a ``Store`` on them (``store_options`` go to
         ``Store.create``, e.g. an ``interceptor``). The environment must already name the tables
         (``IN_PROCESS_ENV``). Not re-entrant: one world, one store at a time."""
-        from classlink_local import moto_query
         from classlink_local.stack import reset_cached_settings
         from classlink_sync.settings import AppSettings
         from classlink_sync.store.context import Store
@@ -98,7 +93,6 @@ class AwsWorld:
             raise RuntimeError("the session's moto world is already active in this test: one store at a time")
         self._mock.start(reset=False)
         self._active = True
-        adapter = not moto_query.installed() and moto_query.install()
         try:
             reset_cached_settings()
             settings = AppSettings.from_env()
@@ -106,8 +100,6 @@ class AwsWorld:
             self.uses += 1
             yield Store.create(settings, **store_options)
         finally:
-            if adapter:
-                moto_query.uninstall()
             self._active = False
             self._mock.stop(remove_data=False)
             reset_cached_settings()

@@ -2,15 +2,18 @@
 queue and its DLQ) and ClassLink emulators serving generated districts, driven through the real
 Lambda handlers (``local.lambda_runtime.invoke``) wherever the scenario allows.
 
-Costs: one local stack per test module (``stack``), a few seconds; districts are small (60-200
-users) and each test uses districts of its own, so tests of one module never share roster data.
-
-A stopped local stack resets moto's process-wide backends and forgets the loaded handlers, so the
-next module's stack starts empty and cold.
+Costs: one moto server and one set of the stack's resources for the whole session
+(``local_server``, a few seconds), shared by every module (``stack``); districts are small (60-200
+users) and each test uses districts, tenants and username prefixes of its own (``start_district``
+refuses one already used in the session), so no two tests share roster data. Each module starts
+with empty queues and cold handlers (the cached settings, clients and loaded handlers forgotten).
+A module that must be alone on its stack (the dispatcher fans out to every enabled district) takes
+``own_stack``: its own tables, bucket and queues on the same server, under another name prefix.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import json
@@ -20,13 +23,14 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from classlink_sync.local.emulator.datagen import generate
-from classlink_sync.local.emulator.dataset import Dataset
-from classlink_sync.local.emulator.faults import Faults
-from classlink_sync.local.emulator.server import EmulatorHandle, start_emulator
-from classlink_sync.local.lambda_runtime import invoke
-from classlink_sync.local.queue_runner import DrainResult, drain_queue, sqs_event
-from classlink_sync.local.stack import LocalStack, local_stack
+
+from classlink_local.emulator.datagen import generate
+from classlink_local.emulator.dataset import Dataset
+from classlink_local.emulator.faults import Faults
+from classlink_local.emulator.server import EmulatorHandle, start_emulator
+from classlink_local.lambda_runtime import invoke
+from classlink_local.queue_runner import DrainResult, drain_queue, sqs_event
+from classlink_local.stack import LOCAL_PREFIX, LocalStack, local_stack, reset_cached_settings, start_local_stack
 from classlink_sync.rules.normalise import normalise
 from classlink_sync.store import runs
 from classlink_sync.store.accounts import export_district
@@ -51,19 +55,143 @@ def day(offset: int = 0) -> str:
     return (TODAY + dt.timedelta(days=offset)).isoformat()
 
 
+def _restore(saved: dict[str, str | None]) -> None:
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+@pytest.fixture(scope="session")
+def local_server() -> Iterator[LocalStack]:
+    """moto's server and the stack's resources, once for the session (moto's backends are
+    process-wide: one server per process). The environment points at it only while an e2e module
+    runs (``stack``), never for the rest of the session; so does moto's partition Query adapter,
+    which a local stack installs process-wide (``_partition_query``)."""
+    from classlink_local import moto_query
+
+    saved = dict(os.environ)
+    adapter = moto_query.installed()
+    running = start_local_stack()
+    _restore({key: saved.get(key) for key in [*running.env, "SYNC_QUEUE_URL", "SYNC_DLQ_URL"]})
+    if not adapter:
+        moto_query.uninstall()
+    reset_cached_settings()
+    _servers.append(running)
+    try:
+        yield running
+    finally:
+        _servers.remove(running)
+        running.stop()
+
+
+_servers: list[LocalStack] = []
+
+
+@contextlib.contextmanager
+def _partition_query() -> Iterator[None]:
+    """moto's partition Query adapter (``classlink_local.moto_query``) on, as a local stack runs
+    moto; afterwards as it was, so that the tests after the e2e ones (in-process moto) run moto as
+    they would alone."""
+    from classlink_local import moto_query
+
+    installed_here = not moto_query.installed() and moto_query.install()
+    try:
+        yield
+    finally:
+        if installed_here:
+            moto_query.uninstall()
+
+
+@pytest.fixture(autouse=True)
+def _adapter_as_found() -> Iterator[None]:
+    """A test that starts a local stack of its own (``make run``) leaves the adapter as it found it."""
+    from classlink_local import moto_query
+
+    before = moto_query.installed()
+    yield
+    if not before and moto_query.installed():
+        moto_query.uninstall()
+
+
+@pytest.fixture(autouse=True)
+def _moto_of_its_own(request: pytest.FixtureRequest) -> None:
+    """A test that does not use the session's stack and starts moto itself (``make run``'s stack, a
+    second moto server) finds moto empty, as when every module's stack reset moto at its end:
+    moto's backends are process-wide, so the session stack's data would show on its server too.
+    The next module on the session's stack finds its resources gone and creates them again."""
+    if _servers and "local_server" not in request.fixturenames:
+        import httpx
+
+        httpx.post(f"{_servers[0].endpoint_url}/moto-api/reset", timeout=30)
+
+
+def _ready(running: LocalStack) -> None:
+    """The stack's tables and queues are there, and its queues are empty, as in a new stack: moto
+    was reset meanwhile (``_moto_of_its_own``), or a module left messages behind (a queue with
+    messages is deleted, since PurgeQueue is allowed once a minute); then they are created again."""
+    from classlink_local.stack import create_local_resources
+
+    tables = {v for k, v in running.env.items() if k.endswith("_TABLE")}
+    listed = running.client("dynamodb").get_paginator("list_tables").paginate()
+    missing = not tables <= {name for page in listed for name in page["TableNames"]}
+    sqs = running.client("sqs")
+    depth = [
+        "ApproximateNumberOfMessages",
+        "ApproximateNumberOfMessagesNotVisible",
+        "ApproximateNumberOfMessagesDelayed",
+    ]
+    for url in (running.env["SYNC_QUEUE_URL"], running.env["SYNC_DLQ_URL"]):
+        try:
+            attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=depth)["Attributes"]
+        except sqs.exceptions.QueueDoesNotExist:
+            missing = True
+            continue
+        if any(int(n) for n in attributes.values()):
+            sqs.delete_queue(QueueUrl=url)
+            missing = True
+    if missing:
+        create_local_resources(running.endpoint_url, prefix=LOCAL_PREFIX)
+
+
 @pytest.fixture(scope="module")
-def stack() -> Iterator[LocalStack]:
+def stack(local_server: LocalStack) -> Iterator[LocalStack]:
+    """The session's local stack for this module: its environment (and QUIET_ENV) set, its queues
+    empty, the handlers cold; the districts of earlier modules stay (each test has its own)."""
+    saved = {k: os.environ.get(k) for k in [*QUIET_ENV, *local_server.env, "SYNC_QUEUE_URL", "SYNC_DLQ_URL"]}
+    os.environ.update(QUIET_ENV)
+    os.environ.update(local_server.env)
+    reset_cached_settings()
+    try:
+        with _partition_query():
+            _ready(local_server)
+            yield local_server
+    finally:
+        _restore(saved)
+        reset_cached_settings()
+
+
+_own_stacks = iter(range(1, 1000))
+
+
+@pytest.fixture(scope="module")
+def own_stack(local_server: LocalStack) -> Iterator[LocalStack]:
+    """A stack of the module's own on the session's server: its own tables, bucket and queues
+    (another name prefix), for a module that must be alone on its stack. Override ``stack`` with
+    it in the module."""
     saved = {k: os.environ.get(k) for k in QUIET_ENV}
     os.environ.update(QUIET_ENV)
     try:
-        with local_stack() as running:
+        with (
+            _partition_query(),
+            local_stack(
+                endpoint_url=local_server.endpoint_url, prefix=f"{LOCAL_PREFIX}-own{next(_own_stacks)}"
+            ) as running,
+        ):
             yield running
     finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+        _restore(saved)
 
 
 # -- districts -------------------------------------------------------------------------------------
@@ -99,6 +227,24 @@ class District:
         return self.emulator.faults
 
 
+# District ids, tenant ids and username prefixes taken by start_district in this session: the
+# modules share one stack, where a second district with the same prefix would only find its
+# usernames reserved (R5) and a second tenant would be refused.
+_taken: dict[tuple[str, str], str] = {}
+
+
+def _take(district_id: str, tenant_id: str, prefix: str) -> None:
+    wanted = {("district", district_id), ("tenant", str(tenant_id)), ("username prefix", prefix)}
+    used = sorted(
+        f"{kind} {value!r} (district {_taken[kind, value]!r})" for kind, value in wanted if (kind, value) in _taken
+    )
+    assert not used, (
+        f"district {district_id!r}: {', '.join(used)} already used in this session; e2e modules share one "
+        "stack: give each test a district, tenant and username prefix of its own"
+    )
+    _taken.update(dict.fromkeys(wanted, district_id))
+
+
 def start_district(
     district_id: str,
     *,
@@ -114,6 +260,7 @@ def start_district(
     """Generate a district, serve it from an emulator and onboard it (R1: staff override of the
     14 days' notice so the schedule syncs it today)."""
     prefix = prefix or district_id.replace("-", "").capitalize() + "ISD"
+    _take(district_id, tenant_id, prefix)
     ds = dataset or generate(seed=seed, users=users, username_prefix=prefix, problem_share=problem_share)
     emulator = start_emulator(ds, **(emulator_options or {}))
     add_district(
@@ -166,7 +313,7 @@ def sync_via_queue(stack: LocalStack, district: District, date: str, *, trigger:
 
 def fire_schedule(stack: LocalStack, date: str) -> tuple[dict[str, Any], DrainResult]:
     """The daily schedule as EventBridge Scheduler fires it (its explicit Input), then the queue
-    drained through the district-sync handler (``local.cli.sync.fire_daily`` with both results)."""
+    drained through the district-sync handler (``classlink_local.cli.daily.fire_daily`` with both results)."""
     summary = invoke("dispatcher", {"trigger": "schedule", "date": date}, timeout_seconds=60)
     return summary, drain_queue(stack.client("sqs"), stack.queue_url)
 

@@ -8,7 +8,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from classlink_sync.local.stack import LocalStack
+
+from classlink_local.stack import LocalStack
 from classlink_sync.store.accounts import find_signin_account, import_accounts
 
 from .conftest import District, changes, day, issues_by_id, sync_via_queue

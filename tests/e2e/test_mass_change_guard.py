@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from classlink_sync.local.stack import LocalStack
+
+from classlink_local.stack import LocalStack
 from classlink_sync.settings import get_settings
 from classlink_sync.store import runs
 from classlink_sync.store.dynamo import METER, roster_tables

@@ -9,7 +9,8 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from classlink_sync.local.stack import LocalStack
+
+from classlink_local.stack import LocalStack
 from classlink_sync.settings import get_settings
 from classlink_sync.store import locks
 from classlink_sync.store.dynamo import METER, roster_tables

@@ -11,8 +11,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from classlink_sync.local.lambda_runtime import invoke
-from classlink_sync.local.stack import LocalStack
+
+from classlink_local.lambda_runtime import invoke
+from classlink_local.stack import LocalStack
 from classlink_sync.settings import get_settings
 from classlink_sync.store.dynamo import METER, roster_tables
 
@@ -54,6 +55,13 @@ NOT_SYNCED_USERS = (
 )
 NOT_SYNCED_CLASSES = ("unlicensed_school_class",)
 NOT_SYNCED_ENROLLMENTS = ("ended_enrollment",)
+
+
+@pytest.fixture(scope="module")
+def stack(own_stack: LocalStack) -> LocalStack:
+    """This module's own tables and queues: the dispatcher fans out to every enabled district of its
+    stack, and the tests below count exactly this module's district."""
+    return own_stack
 
 
 @pytest.fixture(scope="module")
