@@ -22,16 +22,17 @@ there. So this process holds only the sync: client, planner, store calls. A dist
 
 moto is far slower than DynamoDB: store time (``read_store_s`` + ``apply_s``) is printed
 separately so the reader can discount it. moto's own Query gathers and sorts every item of the
-table per request (about 800 items/s at 20,000 users), so the moto process runs with the partition
-Query adapter (``classlink_local.moto_query``: a Query reads its partition, as DynamoDB does, and
-item values are serialised directly; answers identical to moto's) and the sizes run for real. It
-decides nothing (no pass/fail).
+table per request (230 items per CPU second of moto at 20,000 users), so moto's process runs with
+the partition Query adapter (``classlink_local.moto_query``: a Query reads its partition, as
+DynamoDB does, and item values are serialised directly; answers identical to moto's) and the sizes
+run for real. It decides nothing (no pass/fail).
 
 Environment: ``BENCH_USERS`` (default 100,000; a comma-separated list runs each size and adds a
 straight-line extrapolation to 100,000), ``BENCH_QUICK=1`` (5,000 users, when ``BENCH_USERS`` is
 not set), ``BENCH_MOTO_ADAPTER=0`` (moto's own whole-table Query, for the before/after comparison),
-``BENCH_READ_TIMEOUT`` (seconds; pynamodb's read timeout, default its 30 s: moto's own Query at
-20,000 users under load can take longer, and a timed-out Query is sent again),
+``BENCH_READ_TIMEOUT`` (seconds, default 300; 0 keeps pynamodb's 30 s: moto answers the store's 16
+parallel Queries one at a time, a 1 MB page costs it seconds of CPU, and a timed-out Query is sent
+again, doubling its work; a 100,000-user resync failed with 30 s, so did moto's own Query at 20,000),
 ``BENCH_SEED`` (1), ``BENCH_UPDATES`` (1000; 0 skips the update sync),
 ``BENCH_MOTO`` (``process`` | ``inprocess``), ``BENCH_PROFILE=1`` (add a CPU-time cProfile, all
 threads, of a second no-change resync). Run: ``.venv/bin/python -m bench.sync_bench`` or
@@ -644,7 +645,7 @@ def main(argv: list[str] | None = None) -> int:
         help="moto's own whole-table Query, without classlink_local.moto_query (BENCH_MOTO_ADAPTER=0)",
     )  # fmt: skip
     args = parser.parse_args(argv)
-    _set_read_timeout(env_int("BENCH_READ_TIMEOUT", 0))
+    _set_read_timeout(env_int("BENCH_READ_TIMEOUT", 300))
     sizes = [int(u.strip().replace("_", "")) for u in str(args.users).split(",") if u.strip()]
     sys.path.insert(0, str(ROOT))  # the spawned children import this module
     results = []
@@ -669,6 +670,9 @@ def _set_read_timeout(seconds: int) -> None:
     with tempfile.NamedTemporaryFile("w", suffix=".py", prefix="bench-pynamodb-", delete=False) as handle:
         handle.write(f"read_timeout_seconds = {seconds}\n")
     os.environ["PYNAMODB_CONFIG"] = handle.name
+    import atexit
+
+    atexit.register(os.unlink, handle.name)
     print(f"pynamodb read timeout {seconds} s ({handle.name})")
 
 

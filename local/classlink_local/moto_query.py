@@ -2,10 +2,10 @@
 
 moto 5.2.5's ``Table.query`` starts from ``Table.all_items()``, which gathers and sorts every item of
 the table, and only then keeps the items of the queried partition. Paging through one district
-therefore costs time proportional to the whole table (about 800 items/s at 20,000 users), where
-DynamoDB reads the partition alone. moto keeps a range-key table's items as ``Table.items``:
-``{hash key: {range key: Item}}`` (a hash-only table: ``{hash key: Item}``), so a partition is one
-dict lookup away.
+therefore costs time proportional to the whole table (a 20,000-user resync: 230 items per CPU
+second of moto's process; 1,335 with this adapter), where DynamoDB reads the partition alone.
+moto keeps a range-key table's items as ``Table.items``: ``{hash key: {range key: Item}}`` (a
+hash-only table: ``{hash key: Item}``), so a partition is one dict lookup away.
 
 ``install()`` wraps ``Table.query`` and ``Table.all_items``: while a Query with an equality on the
 table's hash key runs (a base-table Query, or a Query of a local secondary index, whose hash key

@@ -55,6 +55,10 @@ class RunReport:
     timings: dict[str, float] = field(default_factory=dict)
     # R9 proven absence: what was looked up before removals and what it cost (``sync.service``).
     absence_checks: dict[str, Any] = field(default_factory=dict)
+    mode: str = "full"  # full | delta (R18) | undo (R17)
+    # R16 additions-only / R18 delta: removals not made, each {"entity", "sourced_id", "school_id", "why"}.
+    deferred: list[dict[str, Any]] = field(default_factory=list)
+    undoes: str | None = None  # R17: the run an undo run undoes
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -87,6 +91,9 @@ class RunReport:
             error=run.get("error"),
             timings=dict(doc.get("timings", {})),
             absence_checks=dict(doc.get("absence_checks", {})),
+            mode=str(run.get("mode") or "full"),
+            deferred=list(doc.get("deferred", [])),
+            undoes=run.get("undoes"),
         )
 
     def issue_counts(self) -> dict[str, int]:
@@ -103,7 +110,9 @@ def render_text(report: RunReport, *, examples_per_rule: int = 3) -> str:
     lines = [
         f"Sync {report.run_id} of district {report.district_id}: {report.status.upper().replace('_', ' ')}"
         + (" (dry run: nothing written)" if report.dry_run else ""),
-        f"  trigger {report.trigger}, started {report.started_at}, ended {report.ended_at or '-'}",
+        f"  trigger {report.trigger}, started {report.started_at}, ended {report.ended_at or '-'}"
+        + ("" if report.mode == "full" else f", mode {report.mode}")
+        + (f", undoes run {report.undoes}" if report.undoes else ""),
     ]
     if report.error:
         lines.append(f"  error: {report.error}")
@@ -128,6 +137,12 @@ def render_text(report: RunReport, *, examples_per_rule: int = 3) -> str:
             shown = ", ".join(f"{k} {v}" for k, v in outcomes.items() if v)
             lines.append(f"    {entity:<12} {shown or 'nothing'}")
     lines.append(f"  Roster writes: {report.roster_writes} (accounts, reservations, classes, enrolments, schools)")
+    if report.deferred:
+        whys = sorted({str(d.get("why")) for d in report.deferred if d.get("why")})
+        lines.append(
+            f"  Removals deferred to the next normal full sync (R16/R18): {len(report.deferred)}"
+            + (f" ({'; '.join(whys)})" if whys else "")
+        )
     if report.recommended_for_removal:
         lines.append(
             f"  Accounts recommended for removal (not in ClassLink, left unchanged, R6): "

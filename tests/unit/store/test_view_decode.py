@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import gc
 import json
 import sys
 from collections.abc import Iterator, Mapping
@@ -417,3 +418,30 @@ def test_a_page_shorter_than_its_count_is_an_error_not_a_smaller_district(store,
             gather(view, "d1", _snapshot())
     finally:
         store.calls.interceptor = None
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_the_collector_is_paused_during_reads_and_restored_after(store, b, enabled: bool):
+    _district(store, b, "d1", students=10, classes=2)
+    during: list[bool] = []
+
+    def spy(**_: Any) -> None:
+        during.append(gc.isenabled())
+
+    view = DynamoRosterView(store)
+    client = store.calls.connection.client
+    client.meta.events.register("before-parse.dynamodb.Query", spy)
+    was = gc.isenabled()
+    (gc.enable if enabled else gc.disable)()
+    try:
+        gather(view, "d1", _snapshot())
+        with view.read_ahead("d1"):
+            pass
+        gather(view, "d1", _snapshot())
+        with pytest.raises(ConnectionError), view.read_ahead("d1"):
+            raise ConnectionError("ClassLink is down")
+        assert during and not any(during)  # paused while the pages were parsed
+        assert gc.isenabled() is enabled  # and as it was once no read runs
+    finally:
+        client.meta.events.unregister("before-parse.dynamodb.Query", spy)
+        (gc.enable if was else gc.disable)()

@@ -230,6 +230,9 @@ class Plan:
     # R2/R6: accounts of the district that ClassLink does not mention (account ids).
     recommended_for_removal: list[str] = field(default_factory=list)
     guard: GuardResult = field(default_factory=GuardResult)
+    # R16 additions-only / R18 delta: removals this plan would have made but did not, each
+    # ``{"entity", "sourced_id", "school_id", "why"}``; they happen on the next normal full sync.
+    deferred: list[dict[str, Any]] = field(default_factory=list)
 
     _STATE_TYPES: ClassVar[dict[str, type]] = {
         "accounts": AccountState,
@@ -257,6 +260,7 @@ class Plan:
             "counts": self.counts,
             "recommended_for_removal": list(self.recommended_for_removal),
             "guard": asdict(self.guard),
+            "deferred": list(self.deferred),
         }
         for name, cls in self._STATE_TYPES.items():
             names = [f.name for f in fields(cls)]
@@ -279,6 +283,7 @@ class Plan:
             counts=data.get("counts", {}),
             recommended_for_removal=list(data.get("recommended_for_removal", [])),
             guard=GuardResult(**data.get("guard", {})),
+            deferred=list(data.get("deferred", [])),
         )
         for name, state_cls in cls._STATE_TYPES.items():
             names = data.get(name + "_fields", [f.name for f in fields(state_cls)])

@@ -44,6 +44,12 @@ class District:
     reset_at: str | None = None
     first_sync_at: str | None = None
     contacts: tuple[str, ...] = ()  # R19: emailed about its syncs
+    timezone: str = "UTC"  # IANA zone of the district's dates and hours (R16, R18)
+    pause: dict[str, Any] | None = None  # R16: {"from", "until", "reason"}
+    blackouts: tuple[dict[str, Any], ...] = ()  # R16: [{"from", "until", "reason"}]
+    additions_only: tuple[dict[str, Any], ...] = ()  # R16: [{"from", "until", "reason"}]
+    delta: dict[str, Any] | None = None  # R18: {"every_minutes", "from_hour", "until_hour"}; None: off
+    paused_since: str | None = None  # R16: the first paused slot since the last applied sync
 
     @property
     def reset_done(self) -> bool:
@@ -95,6 +101,12 @@ def _district(item: Any) -> District:
         reset_at=item.reset_at,
         first_sync_at=item.first_sync_at,
         contacts=tuple(item.contacts or ()),
+        timezone=item.timezone or "UTC",
+        pause=dict(item.pause) if item.pause else None,
+        blackouts=tuple(dict(b) for b in item.blackouts or ()),
+        additions_only=tuple(dict(a) for a in item.additions_only or ()),
+        delta=dict(item.delta) if item.delta else None,
+        paused_since=item.paused_since,
     )
 
 

@@ -171,6 +171,12 @@ class DistrictItem(Model):
     reset_at = UnicodeAttribute(null=True)  # R2 done
     first_sync_at = UnicodeAttribute(null=True)
     contacts = ListAttribute(of=UnicodeAttribute, default=list)  # R19: emailed about its syncs
+    timezone = UnicodeAttribute(null=True)  # IANA zone of its dates and hours (R16, R18); None: UTC
+    pause = JSONAttribute(null=True)  # R16: {"from", "until", "reason"} (dates; "until" may be null)
+    blackouts = JSONAttribute(null=True)  # R16: [{"from", "until", "reason"}]
+    additions_only = JSONAttribute(null=True)  # R16: [{"from", "until", "reason"}]
+    delta = JSONAttribute(null=True)  # R18: {"every_minutes", "from_hour", "until_hour"}; None: off
+    paused_since = UnicodeAttribute(null=True)  # R16: date of the first paused slot since the last applied sync
 
 
 class TenantItem(Model):
@@ -205,6 +211,11 @@ class RunItem(Model):
     plan_key = UnicodeAttribute(null=True)
     error = UnicodeAttribute(null=True)
     review = JSONAttribute(null=True)  # R10/S7: who approved or discarded a held run, and when
+    mode = UnicodeAttribute(null=True)  # full (None on older records) | delta (R18) | undo (R17)
+    deferred = NumberAttribute(null=True)  # R16/R18: removals deferred to the next normal sync
+    undoes = UnicodeAttribute(null=True)  # R17: the run an undo run undoes
+    undone_by = UnicodeAttribute(null=True)  # R17: the undo run that undid this run
+    reason = UnicodeAttribute(null=True)  # R16: why a run is paused
     by_start = RunsByStart()
 
 

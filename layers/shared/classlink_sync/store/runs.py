@@ -18,12 +18,15 @@ from classlink_sync.rules.plan import Issue, Plan
 from classlink_sync.store.context import Store, resolve
 from classlink_sync.store.reports import get_json, put_json
 
-STATUSES = ("running", "succeeded", "held", "failed", "dry_run", "discarded", "approved", "abandoned")
+STATUSES = ("running", "succeeded", "held", "failed", "dry_run", "discarded", "approved", "abandoned", "paused")
 RUNNING = "running"
 # A run that stopped without finishing (killed, crashed, timed out): its lease expired (R14).
 ABANDONED = "abandoned"
 FINAL_STATUSES = frozenset(STATUSES) - {"running"}
-TRIGGERS = ("schedule", "manual", "approve", "dry_run")
+TRIGGERS = ("schedule", "manual", "approve", "dry_run", "undo")
+# What a run reads and does: a full sync, a delta sync (R18: changes only, never removes), an undo (R17).
+MODES = ("full", "delta", "undo")
+PAUSED = "paused"  # R16: the district's slot fell in a pause or blackout; nothing fetched or written
 
 if TYPE_CHECKING:
     from pynamodb.expressions.update import Action
@@ -49,6 +52,11 @@ class RunRecord:
     # R20: how far the run has got (records fetched, planned, written, chunks, invocations); kept
     # up to date while it runs (``save_progress``), its last value stays when it ends.
     progress: dict[str, Any] | None = None
+    mode: str = "full"  # full | delta (R18) | undo (R17)
+    deferred: int = 0  # R16/R18: removals deferred to the next normal full sync
+    undoes: str | None = None  # R17: the run this undo run undoes
+    undone_by: str | None = None  # R17: the undo run that undid this run
+    reason: str | None = None  # R16: why the run is paused
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -87,17 +95,38 @@ def _record(item: Any) -> RunRecord:
         plan_key=item.plan_key,
         error=item.error,
         review=item.review,
+        mode=item.mode or "full",
+        deferred=int(item.deferred or 0),
+        undoes=item.undoes,
+        undone_by=item.undone_by,
+        reason=item.reason,
     )
 
 
-def create_run(district_id: str, trigger: str, store: Store | None = None, *, run_id: str | None = None) -> RunRecord:
+def create_run(
+    district_id: str,
+    trigger: str,
+    store: Store | None = None,
+    *,
+    run_id: str | None = None,
+    mode: str = "full",
+    undoes: str | None = None,
+) -> RunRecord:
     """Record the start of a run (status ``running``); the run id must be new for the district."""
     store = resolve(store)
     if trigger not in TRIGGERS:
         raise ValueError(f"unknown trigger {trigger!r}; expected one of {TRIGGERS}")
+    if mode not in MODES:
+        raise ValueError(f"unknown run mode {mode!r}; expected one of {MODES}")
     Run = store.models.Run
     item = Run(
-        district_id=district_id, run_id=run_id or new_run_id(), started=_now(), trigger=trigger, status="running"
+        district_id=district_id,
+        run_id=run_id or new_run_id(),
+        started=_now(),
+        trigger=trigger,
+        status="running",
+        mode=None if mode == "full" else mode,
+        undoes=undoes,
     )
     item.save(condition=Run.run_id.does_not_exist())
     return _record(item)
@@ -121,6 +150,7 @@ def finish_run(
     error: str | None = None,
     extra: dict[str, Any] | None = None,
     only_if_running: bool = False,
+    deferred: int | None = None,
 ) -> RunRecord:
     """Finish a run: write the full report (and, if held, the plan) to S3, then the record's
     counts, issue count and pointers (SPEC §3, R10, R12). The record is updated, not replaced, so
@@ -149,6 +179,9 @@ def finish_run(
             "status": status,
             "error": error,
             "roster_writes": roster_writes,
+            "mode": item.mode or "full",
+            "deferred": deferred or 0,
+            "undoes": item.undoes,
         },
         "counts": counts,
         "issues": [asdict(i) for i in issues],
@@ -166,6 +199,9 @@ def finish_run(
         Run.counts.set(counts),
         Run.issue_count.set(len(issues)),
     ]
+    if deferred:  # R16/R18
+        item.deferred = deferred
+        actions.append(Run.deferred.set(deferred))
     for name in ("report_key", "plan_key", "error"):
         attribute, value = getattr(Run, name), getattr(item, name)
         actions.append(attribute.remove() if value is None else attribute.set(value))
@@ -178,6 +214,50 @@ def finish_run(
             raise RunEnded(f"run {run_id} of district {district_id} ended meanwhile") from exc
         raise
     return replace(_record(item), progress=read_progress(district_id, run_id, store))
+
+
+def record_paused(
+    district_id: str, date: str, reason: str, store: Store | None = None, *, trigger: str = "schedule"
+) -> RunRecord:
+    """R16: record a slot that fell in a pause or blackout as a finished run, status ``paused``
+    with its reason: nothing was fetched or written. Its report is the run alone (no S3 object)."""
+    store = resolve(store)
+    Run = store.models.Run
+    now = _now()
+    item = Run(
+        district_id=district_id,
+        run_id=new_run_id(),
+        started=now,
+        ended=now,
+        trigger=trigger,
+        status=PAUSED,
+        counts={},
+        issue_count=0,
+        roster_writes=0,
+        reason=f"{reason} (slot {date})",
+    )
+    item.save(condition=Run.run_id.does_not_exist())
+    return _record(item)
+
+
+def mark_undone(district_id: str, run_id: str, undo_run_id: str, store: Store | None = None) -> RunRecord | None:
+    """R17: record that ``undo_run_id`` undid ``run_id`` (only if no other undo did: conditional).
+    None when the run does not exist or was undone already."""
+    from classlink_sync.store.dynamo import error_code
+
+    store = resolve(store)
+    Run = store.models.Run
+    item = Run(district_id=district_id, run_id=run_id)
+    try:
+        item.update(
+            actions=[Run.undone_by.set(undo_run_id)],
+            condition=Run.run_id.exists() & Run.undone_by.does_not_exist(),
+        )
+    except UpdateError as exc:
+        if error_code(exc) == "ConditionalCheckFailedException":
+            return None
+        raise
+    return _record(item)
 
 
 def set_status(district_id: str, run_id: str, status: str, store: Store | None = None) -> RunRecord:

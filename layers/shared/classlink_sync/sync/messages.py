@@ -41,6 +41,9 @@ class SyncRequest(BaseModel):
     trigger: Trigger
     dry_run: bool = False  # R12
     approve_run_id: str | None = Field(default=None, min_length=1)  # R10: the held run being approved
+    # R18: "delta" reads only ClassLink's changes since the last successful sync and never removes;
+    # "full" (the default, left out of the body) reads everything.
+    mode: Literal["full", "delta"] = "full"
     # R20: set on the follow-up message of a sync that reached its time budget: the run it
     # continues, as ``sync.continuation.Pointer`` (run id, hop, checkpoint key, start); validated
     # there when the message is handled. The plan and the checkpoint stay in the report bucket.
@@ -60,11 +63,14 @@ class SyncRequest(BaseModel):
                 raise ValueError("an approval applies the held run; it cannot be a dry run")
         elif self.approve_run_id is not None:
             raise ValueError(f"approve_run_id is only valid with trigger 'approve', not {self.trigger!r}")
+        if self.mode == "delta" and self.trigger == "approve":
+            raise ValueError("an approval applies a held full sync; it cannot be a delta sync (R18)")
         return self
 
     def to_json(self) -> str:
         """The SQS message body. Unset optional fields are left out, so bodies stay small and stable."""
-        return self.model_dump_json(exclude_none=True)
+        exclude = {"mode"} if self.mode == "full" else None
+        return self.model_dump_json(exclude_none=True, exclude=exclude)
 
     @classmethod
     def parse(cls, body: str | bytes | Mapping[str, Any]) -> SyncRequest:

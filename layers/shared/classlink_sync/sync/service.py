@@ -183,6 +183,7 @@ def run_sync(
         trigger=request.trigger,
         started_at=started,
         dry_run=request.dry_run,
+        mode=request.mode,
     )
     plan: Plan | None = None
     extra: dict[str, Any] = {}
@@ -268,7 +269,9 @@ def _open_run(
         logger.warning("R20: this message's run was interrupted; syncing again under the same run record")
         started = first.rerun.started
     else:
-        started = runs.create_run(request.district_id, request.trigger, store, run_id=first.run_id).started
+        started = runs.create_run(
+            request.district_id, request.trigger, store, run_id=first.run_id, mode=request.mode
+        ).started
     if delivery is None or request.dry_run:
         return started, None
     if not runs.claim_hop(request.district_id, first.run_id, 0, delivery.message_id, store):
@@ -386,6 +389,7 @@ def _sync(
     report.counts = plan.counts
     report.issues = list(plan.issues)
     report.recommended_for_removal = list(plan.recommended_for_removal)
+    report.deferred = list(plan.deferred)
     if plan.guard.tripped and not plan.guard.waived:
         report.guard_reasons = list(plan.guard.reasons)
 
@@ -642,6 +646,7 @@ def finish_record(
         "incomplete_reasons": report.incomplete_reasons,
         "guard_reasons": report.guard_reasons,
         "recommended_for_removal": report.recommended_for_removal,
+        "deferred": report.deferred,  # R16/R18: removals not made, for the next normal full sync
     }
     runs.finish_run(
         report.district_id,
@@ -655,6 +660,7 @@ def finish_record(
         error=report.error,
         extra=extra,
         only_if_running=only_if_running,
+        deferred=len(report.deferred),
     )
     logger.info(
         "district sync finished",

@@ -79,15 +79,21 @@ def plan(
     today: str,
     waive_guard: bool = False,
     catalogue: SubjectCatalogue = DEFAULT_CATALOGUE,
+    defer_removals: str | None = None,
+    hold_removals: str | None = None,
 ) -> Plan:
-    """Plan one sync of ``settings.district_id`` (SPEC §3, R2-R15). Pure: see the module docstring.
+    """Plan one sync of ``settings.district_id`` (SPEC §3, R2-R16). Pure: see the module docstring.
 
     ``today`` is the ISO date the sync runs for (R9 enrolment end dates). ``waive_guard`` is set only
     by a staff ``approve`` (R10): the guard is still evaluated and its reasons kept, but not tripped.
+    ``defer_removals`` (why: an R16 additions-only window, an R18 delta sync) makes every removal a
+    ``deferred`` outcome listed in ``plan.deferred``; ``hold_removals`` (why: R16, the first sync
+    after a long pause or blackout) trips the guard on any removal.
     """
     if holdings.district_id != settings.district_id:
         raise ValueError(f"holdings are for district {holdings.district_id!r}, settings for {settings.district_id!r}")
     st = new_state(snapshot, holdings, settings, today=today, catalogue=catalogue)
+    st.defer_removals, st.hold_removals = defer_removals, hold_removals
     count_fetched(st)
     skip_rejected(st)  # R4, R9
     screen_records(st)  # R4

@@ -176,9 +176,15 @@ def remove_account(st: PlanningState, held: HeldAccount | None, entity: str, *, 
         if not held.active:
             return  # deactivated by an earlier sync: nothing to do or count
         st.report.count(entity, "absent")
-    if may_remove(st, entity, already_removed=not held.active):
+    if may_remove(
+        st, entity, already_removed=not held.active, sourced_id=held.sourced_id, school=_first(held.school_ids)
+    ):
         st.plan.accounts["deactivate"].append(_held_state(st, held, active=False))
         st.report.count(entity, "deactivate")
+
+
+def _first(ids: tuple[str, ...]) -> str | None:
+    return ids[0] if ids else None
 
 
 def _held_state(st: PlanningState, held: HeldAccount, *, active: bool) -> AccountState:

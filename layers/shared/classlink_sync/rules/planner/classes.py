@@ -315,7 +315,7 @@ def remove_class(st: PlanningState, held: HeldClass | None, *, absent: bool) -> 
         st.report.count("class", "absent")
         if st.complete and absence_unconfirmed(st, "class", held.sourced_id, held.school_id):
             return
-    if may_remove(st, "class", already_removed=held.archived):
+    if may_remove(st, "class", already_removed=held.archived, sourced_id=held.sourced_id, school=held.school_id):
         st.plan.classes["archive"].append(
             ClassState(
                 held.class_id,

@@ -314,7 +314,9 @@ def remove_enrollment(st: PlanningState, held: HeldEnrollment | None, *, absent:
             return
         if st.complete and absence_unconfirmed(st, "enrollment", held.sourced_id, _held_school(st, held)):
             return
-    if may_remove(st, "enrollment", already_removed=held.archived):
+    if may_remove(
+        st, "enrollment", already_removed=held.archived, sourced_id=held.sourced_id, school=_held_school(st, held)
+    ):
         st.enrollments.rows["archive"].append(held)
         st.report.count("enrollment", "archive")
 

@@ -20,7 +20,7 @@ def check_guard(st: PlanningState, *, waive: bool) -> GuardResult:
         "enrollments": st.enrollments.held_active,
     }
     reasons = []
-    for name, removal in (("accounts", "deactivate"), ("classes", "archive"), ("enrollments", "archive")):
+    for name, removal in _REMOVALS:
         actions = getattr(st.plan, name)
         base = held_active[name]
         removed = len(actions[removal])
@@ -29,4 +29,13 @@ def check_guard(st: PlanningState, *, waive: bool) -> GuardResult:
             reasons.append(messages.guard_removals(name, removed, base, t))
         if updated >= t.update_minimum and updated > t.update_fraction * base:
             reasons.append(messages.guard_updates(name, updated, base, t))
+    if st.hold_removals is not None:  # R16: after a long pause or blackout, any removal is reviewed
+        removals = sum(len(getattr(st.plan, name)[removal]) for name, removal in _REMOVALS) + len(
+            st.plan.schools["archive"]
+        )
+        if removals:
+            reasons.append(messages.guard_after_pause(removals, st.hold_removals))
     return GuardResult(tripped=bool(reasons) and not waive, reasons=reasons, waived=waive and bool(reasons))
+
+
+_REMOVALS = (("accounts", "deactivate"), ("classes", "archive"), ("enrollments", "archive"))

@@ -328,3 +328,11 @@ def guard_updates(name: str, updated: int, base: int, t: GuardThresholds) -> str
         f"({_pct(updated, base)}; limit more than {t.update_fraction:.0%} and at least "
         f"{t.update_minimum})"
     )
+
+
+def guard_after_pause(removed: int, why: str) -> str:
+    """R16: the first sync after a pause or blackout of more than 14 days removes something."""
+    return (
+        f"first sync after {why}: {removed} record(s) would be removed; "
+        "after a long pause every removal is reviewed first (R16)"
+    )

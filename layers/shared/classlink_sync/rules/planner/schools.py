@@ -111,7 +111,7 @@ def remove_school(st: PlanningState, held: HeldSchool | None, *, absent: bool) -
         return
     if absent:
         st.report.count("org", "absent")
-    if may_remove(st, "org", already_removed=held.archived):
+    if may_remove(st, "org", already_removed=held.archived, sourced_id=held.sourced_id, school=held.sourced_id):
         st.plan.schools["archive"].append(
             SchoolState(held.sourced_id, st.district, held.name, held.identifier, True, held.digest)
         )

@@ -179,6 +179,11 @@ class PlanningState:
     accounts: AccountBook
     classes: ClassBook
     enrollments: EnrollmentBook
+    # R16 additions-only window / R18 delta sync: removals are not written but listed as deferred
+    # (the reason, for the run record); None: removals as R9 says.
+    defer_removals: str | None = None
+    # R16: the first sync after a long pause or blackout is held (R10) if it removes anything.
+    hold_removals: str | None = None
 
 
 # ---- typed results handed from one stage to the next
@@ -228,14 +233,23 @@ def new_id(district: str, kind: str, sourced_id: str, taken: set[str]) -> str:
         salt += 1
 
 
-def may_remove(st: PlanningState, entity: str, *, already_removed: bool) -> bool:
-    """R9: whether a removal is written now; counts why not (already removed, or withheld
-    because the fetch was incomplete)."""
+def may_remove(
+    st: PlanningState, entity: str, *, already_removed: bool, sourced_id: str | None = None, school: str | None = None
+) -> bool:
+    """R9: whether a removal is written now; counts why not (already removed, withheld because the
+    fetch was incomplete, or deferred: R16 additions-only window, R18 delta sync, listed in
+    ``plan.deferred`` with the record's sourcedId and school)."""
     if already_removed:
         st.report.count(entity, "unchanged")
         return False
     if not st.complete:
         st.report.count(entity, "withheld")
+        return False
+    if st.defer_removals is not None:
+        st.report.count(entity, "deferred")
+        st.plan.deferred.append(
+            {"entity": entity, "sourced_id": sourced_id, "school_id": school, "why": st.defer_removals}
+        )
         return False
     return True
 
