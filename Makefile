@@ -35,8 +35,12 @@ lock:
 run: $(STAMP)
 	$(BIN)/classlink-sync demo
 
+# The suite runs on every core (pytest-xdist; each worker sets up its own local stack once).
+# TEST_WORKERS=0 runs it in one process.
+TEST_WORKERS ?= auto
+
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -p no:cacheprovider tests
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) tests
 
 test-unit: $(STAMP)
 	$(BIN)/python -m pytest -q tests/unit
