@@ -11,8 +11,8 @@ the same as ``--users 1000000`` or ``--scale 2``) as compact records, then, in t
 (c) the plan as a continuation would keep it in S3: the size of its JSON (``Plan.to_dict``, compact
     separators) and gzip'ed, measured streaming (chunk by chunk, never whole in memory), the CPU to
     encode and to load it back (``json.loads`` + ``Plan.from_dict``), the memory of a loaded plan;
-(d) apply's set-up in the same invocation, no writes: ``store.apply.plan_digest`` (canonical JSON of
-    the whole plan) and the applier's chunk lists: CPU and peak RSS;
+(d) apply's set-up in the same invocation, no writes: ``store.apply.plan_digest`` (streamed, state
+    by state) and the applier's chunks (slice bounds of the plan's lists): CPU and peak RSS;
 (e) the first sync's roster writes (counted from the plan), their DynamoDB item sizes (sampled) and
     the Python CPU to build them, and how many 15-minute invocations the continuation needs at the
     local write rate and at DynamoDB's documented rates (assumptions printed; docs/large-districts.md);
@@ -535,7 +535,7 @@ def plan_json_stats(first: Plan, *, check: bool, every: int = 10) -> dict[str, A
 # -- (d) apply's set-up ------------------------------------------------------------------------------
 def apply_setup(first: Plan, peaks: Peaks) -> dict[str, float] | str:
     """What ``store.apply.apply_plan`` does before its first write, on this plan: ``plan_digest``
-    (canonical JSON of the whole plan) and the applier's chunk lists. No store is touched."""
+    (streamed) and the applier's chunks. No store is touched."""
     from types import SimpleNamespace
 
     try:

@@ -249,8 +249,14 @@ class Plan:
     def is_empty(self) -> bool:
         return self.roster_writes_planned() == 0
 
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
+    @classmethod
+    def state_fields(cls) -> dict[str, list[str]]:
+        """The field names of each entity's states, in ``to_dict``'s row order."""
+        return {name: [f.name for f in fields(state_cls)] for name, state_cls in cls._STATE_TYPES.items()}
+
+    def to_dict_head(self) -> dict[str, Any]:
+        """``to_dict`` without the state lists (the small parts of the plan)."""
+        return {
             "district_id": self.district_id,
             "tenant_id": self.tenant_id,
             "today": self.today,
@@ -262,8 +268,10 @@ class Plan:
             "guard": asdict(self.guard),
             "deferred": list(self.deferred),
         }
-        for name, cls in self._STATE_TYPES.items():
-            names = [f.name for f in fields(cls)]
+
+    def to_dict(self) -> dict[str, Any]:
+        out = self.to_dict_head()
+        for name, names in self.state_fields().items():
             out[name] = {
                 action: [[getattr(item, n) for n in names] for item in items]
                 for action, items in getattr(self, name).items()

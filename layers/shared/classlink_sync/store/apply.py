@@ -46,6 +46,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import operator
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -82,7 +83,7 @@ ENTITIES = ("schools", "reservations", "accounts", "classes", "enrollments")
 DEFAULT_CHUNK = 1000
 # The chunk layout of this version (reservation adds written with their account's chunk). A
 # checkpoint of another layout is not resumed but started afresh: every write is idempotent.
-LAYOUT = 2
+LAYOUT = 3  # 3: the streamed plan digest (a checkpoint of layout 2 names the plan another way)
 INVALID = "ValidationException"
 R5_ADVICE = (
     "Use school email addresses as usernames, or add a district prefix to usernames "
@@ -91,9 +92,24 @@ R5_ADVICE = (
 
 
 def plan_digest(plan: Plan) -> str:
-    """Stable digest of a plan (blake2b of its canonical JSON): ties a checkpoint to its plan."""
-    data = json.dumps(plan.to_dict(), sort_keys=True, separators=(",", ":"), default=str).encode()
-    return hashlib.blake2b(data, digest_size=16).hexdigest()
+    """Stable digest of a plan: ties a checkpoint to its plan (blake2b).
+
+    Streamed (issue 10, memory): the plan's small parts as canonical JSON, then every state of
+    every action list, one at a time, as the ``repr`` of its field values (str, bool, None, int
+    and tuples of str: deterministic across processes). Nothing the size of the plan is built: a
+    ``to_dict`` and one JSON text of a million-user plan would need gigabytes; this needs a state.
+    """
+    head = plan.to_dict_head()
+    hasher = hashlib.blake2b(digest_size=16)
+    hasher.update(json.dumps(head, sort_keys=True, separators=(",", ":"), default=str).encode())
+    for name, names in plan.state_fields().items():
+        getters = operator.attrgetter(*names)
+        for action, items in getattr(plan, name).items():
+            hasher.update(f"\x1e{name}\x1f{action}\x1f{len(items)}".encode())
+            for item in items:
+                hasher.update(repr(getters(item)).encode())
+                hasher.update(b"\x1d")
+    return hasher.hexdigest()
 
 
 @dataclass
@@ -155,8 +171,16 @@ class ApplyResult:
 
 @dataclass
 class _Chunk:
+    """One chunk of a phase: slices ``(source, start, stop)`` of the plan's action lists, turned
+    into states only when the chunk is written (issue 10: enrolments are ``StateRows``, and a list
+    of a whole phase's states up front would hold millions of objects for the whole apply)."""
+
     phase: str
-    items: Sequence[Any]
+    parts: tuple[tuple[Sequence[Any], int, int], ...]
+
+    @property
+    def items(self) -> list[Any]:
+        return [item for source, start, stop in self.parts for item in source[start:stop]]
 
 
 class _Applier:
@@ -206,20 +230,34 @@ class _Applier:
 
     # -- chunking -------------------------------------------------------------------------------
     def _chunks(self, size: int) -> list[_Chunk]:
+        """Each phase's action lists, in order, cut into chunks of ``size`` items (a chunk may span
+        two lists of a phase); only slice bounds are kept."""
         plan = self.plan
-        phases: list[tuple[str, list[Any]]] = [
-            ("schools", [s for items in plan.schools.values() for s in items]),
-            ("release", list(plan.reservations.get("release", []))),
-            ("move", list(plan.reservations.get("move", []))),
-            ("add", self.lone_adds),
-            ("accounts", [a for items in plan.accounts.values() for a in items]),
-            ("classes", [c for items in plan.classes.values() for c in items]),
-            ("enrollments", [e for items in plan.enrollments.values() for e in items]),
+        phases: list[tuple[str, list[Sequence[Any]]]] = [
+            ("schools", list(plan.schools.values())),
+            ("release", [plan.reservations.get("release", [])]),
+            ("move", [plan.reservations.get("move", [])]),
+            ("add", [self.lone_adds]),
+            ("accounts", list(plan.accounts.values())),
+            ("classes", list(plan.classes.values())),
+            ("enrollments", list(plan.enrollments.values())),
         ]
         chunks: list[_Chunk] = []
-        for phase, items in phases:
-            for start in range(0, len(items), size):
-                chunks.append(_Chunk(phase, items[start : start + size]))
+        for phase, sources in phases:
+            parts: list[tuple[Sequence[Any], int, int]] = []
+            room = size
+            for source in sources:
+                start = 0
+                while start < len(source):
+                    stop = min(len(source), start + room)
+                    parts.append((source, start, stop))
+                    room -= stop - start
+                    start = stop
+                    if room == 0:
+                        chunks.append(_Chunk(phase, tuple(parts)))
+                        parts, room = [], size
+            if parts:
+                chunks.append(_Chunk(phase, tuple(parts)))
         return chunks
 
     # -- running --------------------------------------------------------------------------------
@@ -708,7 +746,7 @@ def apply_plan(
     digest = plan_digest(plan)
     if isinstance(checkpoint, dict):
         checkpoint = ApplyCheckpoint.from_dict(checkpoint)
-    if checkpoint is not None and checkpoint.plan_digest != digest:
+    if checkpoint is not None and checkpoint.layout == LAYOUT and checkpoint.plan_digest != digest:
         raise ValueError("the checkpoint belongs to a different plan; apply that plan or start afresh")
     if checkpoint is None or checkpoint.layout != LAYOUT:
         checkpoint = ApplyCheckpoint(plan_digest=digest)
