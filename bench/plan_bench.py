@@ -16,8 +16,9 @@ the same as ``--users 1000000`` or ``--scale 2``) as compact records, then, in t
 (e) the first sync's roster writes (counted from the plan), their DynamoDB item sizes (sampled) and
     the Python CPU to build them, and how many 15-minute invocations the continuation needs at the
     local write rate and at DynamoDB's documented rates (assumptions printed; docs/large-districts.md);
-(f) with ``--follow-up``: the continuation's handling of the plan (``sync.continuation``): hop 0
-    keeps it as one JSON document, a follow-up loads it back and digests it: CPU and memory.
+(f) with ``--follow-up``: the continuation's handling of the plan (``sync.continuation``,
+    ``store.plandoc``): hop 0 keeps it (enrolments in parts), a follow-up loads it and reads its
+    enrolments chunk by chunk: CPU and memory.
 
 Input: by default the records are built directly (no HTTP; ids shared as the client's interning
 shares them). With ``--via-client`` they come through the real ``OneRosterClient.fetch_snapshot``
@@ -572,43 +573,83 @@ def apply_setup(first: Plan, peaks: Peaks) -> dict[str, float] | str:
     }
 
 
-def follow_up(first: Plan, peaks: Peaks) -> dict[str, float]:
-    """(f) What a continued sync does with the plan, on this plan: hop 0 keeps it as one JSON
-    document (``store.reports.put_json(plan.to_dict())``: canonical JSON, encoded), a follow-up
-    reads it back (``json.loads`` of the body + ``Plan.from_dict``) and apply digests it again
-    (``plan_digest``). Measured here as RSS above what this process already holds; a follow-up's
-    own peak is that plus its interpreter."""
-    from classlink_sync.store.apply import plan_digest
+class _MemoryBucket:
+    """The report bucket in memory, for (f): ``store.plandoc``'s S3 calls and JSON documents."""
 
-    before = peaks.reset()
-    started = cpu_s()
-    body = json.dumps(first.to_dict(), separators=(",", ":"), sort_keys=True, default=str).encode()
-    keep_cpu = cpu_s() - started
-    keep_peak = peaks.phase()
-    body_mb = len(body) / 2**20
-    with_body = peaks.reset()
-    started = cpu_s()
-    loaded = Plan.from_dict(json.loads(body))
-    load_cpu = cpu_s() - started
-    load_peak = peaks.phase()
-    del body
-    held = peaks.reset()
-    started = cpu_s()
-    plan_digest(loaded)
-    digest_cpu = cpu_s() - started
-    digest_peak = peaks.phase()
-    del loaded
+    def __init__(self) -> None:
+        self.objects: dict[str, bytes] = {}
+
+    def put_object(self, *, Key: str, Body: bytes, **_: Any) -> None:
+        self.objects[Key] = bytes(Body)
+
+    def get_object(self, *, Key: str, **_: Any) -> dict[str, Any]:
+        import io
+
+        return {"Body": io.BytesIO(self.objects[Key])}
+
+    def put_json(self, settings: Any, key: str, document: Any) -> str:
+        self.objects[key] = json.dumps(document, separators=(",", ":"), sort_keys=True, default=str).encode()
+        return key
+
+    def get_json(self, settings: Any, key: str) -> Any:
+        return json.loads(self.objects[key])
+
+
+def follow_up(first: Plan, peaks: Peaks) -> dict[str, float]:
+    """(f) What a continued sync does with the plan (``sync.continuation`` + ``store.plandoc``), on
+    this plan, with the report bucket in memory: hop 0 digests the plan and keeps it (the head
+    document, then the enrolments in gzip'ed parts of ``plandoc.PART_ROWS`` rows); a follow-up
+    loads the head (the enrolments stay in their parts) and reads every enrolment chunk by chunk as
+    apply does. Measured as RSS above what this process already holds (the stored documents, which
+    S3 would hold, are subtracted); a follow-up's own peak is that plus its interpreter."""
+    from unittest import mock
+
+    from classlink_sync.store import plandoc
+    from classlink_sync.store.apply import DEFAULT_CHUNK, plan_digest
+
+    bucket = _MemoryBucket()
+    from types import SimpleNamespace
+
+    settings: Any = SimpleNamespace(report_bucket="bench")
+    patches = (
+        mock.patch.object(plandoc, "s3_client", lambda _settings: bucket),
+        mock.patch.object(plandoc, "put_json", bucket.put_json),
+        mock.patch.object(plandoc, "get_json", bucket.get_json),
+    )
+    with patches[0], patches[1], patches[2]:
+        before = peaks.reset()
+        started = cpu_s()
+        digest = plan_digest(first)
+        parts = plandoc.keep_plan(settings, "bench/plan.json", first, digest=digest)
+        keep_cpu = cpu_s() - started
+        keep_peak = peaks.phase()
+        stored_mb = sum(len(body) for body in bucket.objects.values()) / 2**20
+        head_mb = len(bucket.objects["bench/plan.json"]) / 2**20
+        base = peaks.reset()  # this process's data + the stored documents
+        started = cpu_s()
+        loaded, _ = plandoc.load_plan(settings, "bench/plan.json")
+        load_cpu = cpu_s() - started
+        load_peak = peaks.phase()
+        held = rss_mb()
+        started = cpu_s()
+        for items in loaded.enrollments.values():
+            for start in range(0, len(items), DEFAULT_CHUNK):
+                items[start : start + DEFAULT_CHUNK]
+        read_cpu = cpu_s() - started
+        read_peak = peaks.phase()
+        del loaded
     gc.collect()
-    base = with_body - body_mb  # what this process held besides the follow-up's own data
     return {
         "keep_cpu": keep_cpu,
         "keep_mb": keep_peak - before,
-        "body_mb": body_mb,
+        "stored_mb": stored_mb,
+        "head_mb": head_mb,
+        "parts": parts,
         "load_cpu": load_cpu,
-        "load_mb": load_peak - base,  # body + parsed JSON + the plan being built
-        "held_mb": held - base,  # the loaded plan
-        "digest_cpu": digest_cpu,
-        "digest_mb": digest_peak - base,  # the loaded plan + plan_digest's canonical JSON
+        "load_mb": load_peak - base,  # the head document, parsed, and the plan built from it
+        "held_mb": held - base,  # the loaded plan (enrolments still in S3)
+        "read_cpu": read_cpu,
+        "read_mb": read_peak - base,  # the plan + one part and one chunk of states at a time
     }
 
 
@@ -1035,11 +1076,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.follow_up:
         f = follow_up(first, peaks)
         print(
-            f"  (f) continuation with the plan as one JSON document: hop 0 encodes it ({f['body_mb']:,.0f} MB) in "
-            f"{f['keep_cpu']:.1f} s CPU, +{f['keep_mb']:,.0f} MB at its peak; a follow-up loads it (json.loads + "
-            f"Plan.from_dict) in {f['load_cpu']:.1f} s CPU, peak {f['load_mb']:,.0f} MB (body included), holds "
-            f"{f['held_mb']:,.0f} MB, then plan_digest in {f['digest_cpu']:.1f} s CPU, peak {f['digest_mb']:,.0f} MB "
-            "(each plus the interpreter)",
+            f"  (f) continuation (store.plandoc): hop 0 digests and keeps the plan in {f['keep_cpu']:.1f} s CPU, "
+            f"+{f['keep_mb']:,.0f} MB at its peak ({f['stored_mb']:,.0f} MB stored: head {f['head_mb']:,.0f} MB + "
+            f"{f['parts']:,} gzip'ed enrolment parts); a follow-up loads the head in {f['load_cpu']:.1f} s CPU, peak "
+            f"+{f['load_mb']:,.0f} MB, holds +{f['held_mb']:,.0f} MB, and reads every enrolment chunk by chunk in "
+            f"{f['read_cpu']:.1f} s CPU, peak +{f['read_mb']:,.0f} MB (each plus the interpreter)",
             flush=True,
         )
 

@@ -63,3 +63,42 @@ def test_the_streamed_digest_survives_the_json_round_trip_and_tells_plans_apart(
     assert plan_digest(moved) != digest
     longer = _plan([], n=24)
     assert plan_digest(longer) != digest
+
+
+def test_R20_a_kept_plan_loads_back_equal_with_its_enrolments_read_part_by_part(b):
+    from classlink_sync.store import plandoc
+    from classlink_sync.store.apply import apply_plan
+
+    plan = b.first_sync_plan("d1", students=6, classes=3)  # 21 enrolments
+    plan.enrollments["archive"] = plan.enrollments["create"][:2]
+    digest = plan_digest(plan)
+    head = "continuations/d1/r1/plan.json"
+    with b.fresh_store() as store:
+        parts = plandoc.keep_plan(store.settings, head, plan, digest=digest, part_rows=4)
+        assert parts == 6 + 1  # 21 rows in parts of 4, then the 2 archives in their own part
+
+        loaded, kept = plandoc.load_plan(store.settings, head)
+        assert kept == digest
+        assert isinstance(loaded.enrollments["create"], plandoc.PartRows)
+        assert len(loaded.enrollments["create"]) == 21
+        assert loaded.enrollments["create"][5:11] == plan.enrollments["create"][5:11]  # a slice across parts
+        assert loaded.enrollments["create"][-1] == plan.enrollments["create"][-1]
+        assert loaded.to_dict() == plan.to_dict()
+        assert plan_digest(loaded) == digest
+
+        reads: list[str] = []
+        reader = loaded.enrollments["create"]._reader
+        original = reader.rows
+
+        def counted(part: Any) -> Any:
+            if reader._key != part.key:
+                reads.append(part.key)
+            return original(part)
+
+        reader.rows = counted
+        assert apply_plan(loaded, store, chunk_size=5, digest=kept).complete
+        assert reads == sorted(set(reads))  # each part read once, in order: one part held at a time
+        from_parts = b.dump(store)
+    with b.fresh_store() as other:
+        apply_plan(plan, other, chunk_size=5)
+        assert b.dump(other) == from_parts  # the same items as applying the plan itself

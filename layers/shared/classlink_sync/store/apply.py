@@ -733,6 +733,7 @@ def apply_plan(
     chunk_size: int = DEFAULT_CHUNK,
     threads: int | None = None,
     find_orphans: Callable[[str], Iterable[Reservation]] | None = None,
+    digest: str | None = None,
 ) -> ApplyResult:
     """Write what ``plan`` says (SPEC R4, R5, R9, §3 roster writes; DESIGN.md resumable apply).
 
@@ -741,9 +742,11 @@ def apply_plan(
     chunks with ``complete=False``. Conditional reservation failures become R5 issues, items
     DynamoDB cannot hold R4 issues. ``find_orphans(district_id)`` (``DynamoRosterView.
     orphan_reservations``) lists the district's reservations whose account does not exist; after
-    a complete fetch those the plan does not adopt are released (``released_orphans``)."""
+    a complete fetch those the plan does not adopt are released (``released_orphans``).
+    ``digest``: the plan's ``plan_digest`` when the caller has it (a continued sync keeps it with
+    the plan, R20), so that it is not computed again."""
     store = resolve(store)
-    digest = plan_digest(plan)
+    digest = digest or plan_digest(plan)
     if isinstance(checkpoint, dict):
         checkpoint = ApplyCheckpoint.from_dict(checkpoint)
     if checkpoint is not None and checkpoint.layout == LAYOUT and checkpoint.plan_digest != digest:

@@ -52,7 +52,8 @@ from classlink_sync.redact import redact_userinfo
 from classlink_sync.report import FAILED, SUCCEEDED, RunReport
 from classlink_sync.rules.plan import Issue, Plan
 from classlink_sync.store import locks, runs
-from classlink_sync.store.apply import ApplyCheckpoint, ApplyResult, apply_plan
+from classlink_sync.store import plandoc
+from classlink_sync.store.apply import ApplyCheckpoint, ApplyResult, apply_plan, plan_digest
 from classlink_sync.store.context import Store
 from classlink_sync.store.reports import get_json, put_json
 from classlink_sync.sync.messages import SyncRequest
@@ -215,6 +216,8 @@ class HopState:
     progress: dict[str, Any] = field(default_factory=dict)
     find_orphans: bool = False
     first_sync: bool = False  # the district's first sync: mark it done when the run succeeds
+    plan_digest: str = ""  # store.apply.plan_digest of the kept plan (a follow-up does not recompute it)
+    plan_parts: int = 0  # how many enrolment documents beside the plan (store.plandoc)
     version: int = STATE_VERSION
 
     def to_dict(self) -> dict[str, Any]:
@@ -371,9 +374,11 @@ class HandedOff(Exception):
 
 
 def keep_plan(plan: Plan, state: HopState, tracker: Tracker, store: Store) -> None:
-    """Hop 0, before it writes anything: the plan goes to the report bucket once, and from now on
-    ``tracker`` saves the checkpoint document at every checkpoint (R20)."""
-    put_json(store.settings, state.plan_key, plan.to_dict())
+    """Hop 0, before it writes anything: the plan goes to the report bucket once (``store.plandoc``:
+    the enrolments in parts, so that a follow-up holds one part at a time), with its digest, and
+    from now on ``tracker`` saves the checkpoint document at every checkpoint (R20)."""
+    state.plan_digest = plan_digest(plan)
+    state.plan_parts = plandoc.keep_plan(store.settings, state.plan_key, plan, digest=state.plan_digest)
     tracker.state = state
 
 
@@ -455,7 +460,7 @@ def _run_hop(
     key = current.state_key or pointer.state_key
     try:
         state = HopState.from_dict(get_json(store.settings, key))
-        plan = Plan.from_dict(get_json(store.settings, state.plan_key))
+        plan, kept_digest = plandoc.load_plan(store.settings, state.plan_key)
     except Exception as exc:
         return _unloadable(request, run_id, hop, current, exc, store, delivery, raise_on_failure)
     # No checkpoint yet: hop 0 kept its plan and was killed before its first chunk ended.
@@ -488,6 +493,7 @@ def _run_hop(
             should_stop=stop_rule(stop_at, tracker),
             chunk_size=state.chunk_size,
             find_orphans=find_orphans,
+            digest=state.plan_digest or kept_digest,
         )
         timings = report.timings
         timings["apply_s"] = round(timings.get("apply_s", 0.0) + time.perf_counter() - begun, 3)
@@ -612,6 +618,7 @@ def _delete_documents(state: HopState, hop: int, store: Store) -> None:
     from classlink_sync.store.reports import s3_client
 
     keys = [state.plan_key] + [state_key(state.district_id, state.run_id, n) for n in range(hop + 1)]
+    keys += [plandoc.part_key(state.plan_key, n) for n in range(state.plan_parts)]
     try:
         s3_client(store.settings).delete_objects(
             Bucket=store.settings.report_bucket, Delete={"Objects": [{"Key": k} for k in keys], "Quiet": True}

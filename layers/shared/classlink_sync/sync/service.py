@@ -418,6 +418,7 @@ def _sync(
         deadline=stop_at,
         find_orphans=find_orphans,
         chunk_size=APPLY_CHUNK_SIZE,
+        digest=state.plan_digest if state is not None else None,  # R20: computed once, when kept
     )
     timings["apply_s"] = round(time.perf_counter() - started, 3)
     report.roster_writes = result.total_roster_writes
