@@ -40,7 +40,7 @@ run: $(STAMP)
 TEST_WORKERS ?= auto
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) tests
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadscope tests
 
 test-unit: $(STAMP)
 	$(BIN)/python -m pytest -q tests/unit

@@ -11,6 +11,7 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 
 ROOT = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(ROOT / "tests" / "unit" / "sso"))
@@ -68,6 +69,10 @@ def world(monkeypatch: pytest.MonkeyPatch, handler_module: ModuleType) -> Iterat
         monkeypatch.delenv("SSO_SECRET_ARN", raising=False)
         monkeypatch.delenv("SSO_STATE_TABLE", raising=False)
         handler_module.configure(directory=lambda: directory, ledger=MemoryStateLedger())
+        # The package logger ("classlink_sync") takes the handler of the function module loaded
+        # last in this process (the portal's, when a worker ran portal tests after loading this
+        # one): give it the SSO function's again, as a cold start of the SSO function would.
+        copy_config_to_registered_loggers(source_logger=handler_module.logger, include={"classlink_sync"})
         browser = s.Browser(handler_module.lambda_handler)
         with s.LogCapture(handler_module.logger.registered_handler) as logs:
             w = World(sso, directory, browser, logs, base_url, handler_module)
