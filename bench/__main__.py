@@ -2,7 +2,7 @@
 baseline measured in the same run; none of them decides pass/fail (DESIGN.md "Conventions").
 
 Each module runs as ``python -m bench.NAME_bench`` in a process of its own.
-Pick some with ``python -m bench NAME ...`` (names: client, plan, sync, sso)."""
+Pick some with ``python -m bench NAME ...`` (names: client, plan, sync, sso, portal, coldstart, delta, undo)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ BENCHES = {
     "sso": "bench.sso_bench",
     "portal": "bench.portal_bench",
     "coldstart": "bench.coldstart_bench",
+    "delta": "bench.delta_bench",  # R18: a delta sync against a full sync of the same district
+    "undo": "bench.undo_bench",  # R17: the undo of a run that changed 10,000 records
 }
 
 

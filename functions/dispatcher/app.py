@@ -70,11 +70,27 @@ def _count(value: Any) -> int:
     return int(value)
 
 
+def dispatch_deltas(schedule: ScheduleInput) -> dict[str, Any]:
+    """R18: one ``mode: delta`` message per district whose cadence slot is due at the scheduled time."""
+    from classlink_sync.sync.delta_dispatch import dispatch_delta_syncs
+
+    result = dispatch_delta_syncs(moment=schedule.scheduled_time or clock(), trigger=schedule.trigger)
+    summary = {**result.summary(), "mode": "delta", "skipped": len(result.skipped), "failed": len(result.failed)}
+    metrics.add_metric(name="DeltaSyncsDispatched", unit=MetricUnit.Count, value=len(result.sent))
+    if result.failed:
+        logger.error("some delta sync messages were not sent", extra={**summary, "not_sent": result.failed})
+        raise DispatchIncompleteError(f"{len(result.failed)} delta sync messages were not sent (R18)")
+    logger.info("delta syncs dispatched", extra=summary)
+    return summary
+
+
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     schedule = parse_schedule_event(event)
+    if schedule.mode == "delta":  # R18: the delta schedule fans out delta syncs
+        return dispatch_deltas(schedule)
     today = schedule.slot_date(tz=schedule_timezone(), now=clock())
     logger.append_keys(sync_date=today, trigger=schedule.trigger)
 
@@ -87,6 +103,9 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     metrics.add_metric(name="SyncsDispatched", unit=MetricUnit.Count, value=sent)
     metrics.add_metric(name="SyncsSkipped", unit=MetricUnit.Count, value=skipped)
     metrics.add_metric(name="SyncsNotSent", unit=MetricUnit.Count, value=failed)
+    # R16: slots recorded as paused runs (a pause or blackout): no message, no failure
+    paused = _count(getattr(result, "paused", ()))
+    metrics.add_metric(name="SyncPaused", unit=MetricUnit.Count, value=paused)
     summary: dict[str, Any] = {
         "date": today,
         "trigger": schedule.trigger,
@@ -95,6 +114,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         "skipped": skipped,
         "failed": failed,
     }
+    if paused:
+        summary["paused"] = paused
     if failed:
         # Fail the invocation so the dispatcher-errors alarm fires and the schedule retries.
         logger.error("some sync messages were not sent", extra={**summary, "not_sent": not_sent})

@@ -25,6 +25,7 @@ __all__ = [
     "ClassLinkUnavailable",
     "CodeRejected",
     "CredentialsRejected",
+    "DeltaAbandoned",
     "DispatchIncompleteError",
     "DistrictBusy",
     "DistrictNotFound",
@@ -174,6 +175,28 @@ class CredentialsRejected(OneRosterError):
 
     Raised by ``classlink_sync.oneroster.client`` at once, never retried (retrying only locks the
     credentials out). The caller reports it to staff, who fix the district's secret."""
+
+
+class DeltaAbandoned(OneRosterError):
+    """R18: ClassLink signalled that its data changed while a delta sync was reading it (the
+    ``X-Total-Count`` or the ``x-perm-rev`` header of one collection changed between its pages).
+
+    Raised by ``classlink_sync.oneroster.client.OneRosterClient.fetch_delta`` before anything is
+    planned or written. The sync records the run as failed with this message and re-raises, so SQS
+    delivers the message again and the delta is retried; the next full sync stays the source of
+    truth either way. ``collection`` names the collection, ``header`` the header that changed and
+    ``values`` what it said, in page order."""
+
+    def __init__(self, collection: str, header: str, values: list[str]) -> None:
+        message = (
+            f"R18: delta sync abandoned: {header} of {collection} changed during the pull"
+            f" ({' -> '.join(values)}); it is retried"
+        )
+        ClassLinkSyncError.__init__(self, message)  # no URL, status or attempts to add
+        self.url, self.status, self.attempts, self.imsx = None, None, 1, None
+        self.collection = collection
+        self.header = header
+        self.values = values
 
 
 # --- SSO -----------------------------------------------------------------------------------------

@@ -59,6 +59,7 @@ class RunReport:
     # R16 additions-only / R18 delta: removals not made, each {"entity", "sourced_id", "school_id", "why"}.
     deferred: list[dict[str, Any]] = field(default_factory=list)
     undoes: str | None = None  # R17: the run an undo run undoes
+    reason: str | None = None  # R16: why a run is paused (its pause or blackout, and the slot)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -94,6 +95,7 @@ class RunReport:
             mode=str(run.get("mode") or "full"),
             deferred=list(doc.get("deferred", [])),
             undoes=run.get("undoes"),
+            reason=run.get("reason"),
         )
 
     def issue_counts(self) -> dict[str, int]:
@@ -116,6 +118,8 @@ def render_text(report: RunReport, *, examples_per_rule: int = 3) -> str:
     ]
     if report.error:
         lines.append(f"  error: {report.error}")
+    if report.reason:
+        lines.append(f"  paused, nothing fetched or written (R16): {report.reason}")
     if not report.fetch_complete:
         lines.append("  ClassLink's data could not be read completely, so nothing was removed (R9):")
         lines.extend(f"    - {reason}" for reason in report.incomplete_reasons)

@@ -49,6 +49,19 @@ def now_iso() -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
+def instant(text: Any) -> str:
+    """A timestamp in one comparable form (UTC, microseconds), so ``dateLastModified>'...'`` compares
+    moments, not spellings (``...:00Z`` against ``...:00.123Z``); anything else is left as it is."""
+    text = str(text or "")
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return text
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
 def ref(href_base: str, collection: str, sourced_id: str, ref_type: str) -> Record:
     """A OneRoster GUIDRef: ``{"href", "sourcedId", "type"}``."""
     return {"href": f"{href_base}/{collection}/{sourced_id}", "sourcedId": sourced_id, "type": ref_type}
@@ -76,6 +89,9 @@ class Collection(MutableMapping[str, Record]):
         # (listing position, entry) shown besides the records: a sourcedId listed again, or raw
         # JSON bytes that are not a record object (faults, R4). See ``listing``.
         self.extras: list[tuple[int, str | bytes]] = []
+        # R18: the newest dateLastModified of the rows still compact (never edited), as ``instant``;
+        # None until computed (``compact_newest``). Compact rows never change, so it stays valid.
+        self._compact_newest: str | None = None
 
     # -- mapping protocol ------------------------------------------------------------------------
     def __getitem__(self, key: str) -> Record:
@@ -158,6 +174,25 @@ class Collection(MutableMapping[str, Record]):
             out.insert(min(position, len(out)), entry)
         return out
 
+    def compact_newest(self) -> str:
+        """R18: the newest ``dateLastModified`` (``instant``) of the generated rows nobody edited."""
+        newest = self._compact_newest
+        if newest is None:
+            newest = ""
+            for key, row in list(self._rows.items()):
+                if type(row) is not dict:
+                    newest = max(newest, instant(self.record(key).get("dateLastModified")))
+            self._compact_newest = newest
+        return newest
+
+    def changed_since(self, ids: list[str], since: str) -> list[str]:
+        """R18: of ``ids``, those that may have a ``dateLastModified`` after ``since`` (an ``instant``):
+        only edited (expanded) rows when every generated row is older, else all of them."""
+        if since <= self.compact_newest():
+            return ids
+        rows = self._rows
+        return [i for i in ids if type(rows.get(i)) is dict]
+
     def ids(self) -> list[str]:
         """sourcedIds in listing order (cached until the key set changes)."""
         order = self._order
@@ -224,6 +259,7 @@ class Dataset:
             for key in coll.ids():
                 coll.json(key)
                 done += 1
+            coll.compact_newest()  # R18: delta filters then read only edited records
         return done
 
     def counts(self) -> dict[str, int]:

@@ -14,7 +14,10 @@ Kinds:
 - ``duplicate``: ``count`` records of the collection are listed a second time (same sourcedId),
   and X-Total-Count counts the copies (R4);
 - ``junk``: ``count`` entries that are not record objects (a string, a number, null, an array, a
-  boolean) are listed among the records, and X-Total-Count counts them (R4).
+  boolean) are listed among the records, and X-Total-Count counts them (R4);
+- ``perm-rev``: ClassLink's ``x-perm-rev`` header (sent on every listing page) changes before the
+  page is served, as when the district's data or permissions change during a pull (R18: a delta
+  sync that sees it change between pages is abandoned and retried).
 ``shift``, ``duplicate`` and ``junk`` change the data itself (for every later request too), on the
 collection of the request path; ``duplicate`` and ``junk`` show in whole-collection listings
 without a filter or sort (``/users``, ``/classes``...), like a server's raw table.
@@ -27,7 +30,8 @@ requests pass untouched (``shift:after=1,limit=1``: once, after the first page w
 
 Text form (CLI ``--faults``): ``429:every=5,retry_after=2;5xx:rate=0.1,status=502;slow:first=3,
 delay=0.2;truncate:every=11;shift:first=1,path=/users,mode=insert;shift:after=1,limit=1,
-path=/users,mode=replace;duplicate:first=1,path=/users;junk:first=1,path=/users,count=3``.
+path=/users,mode=replace;duplicate:first=1,path=/users;junk:first=1,path=/users,count=3;
+perm-rev:after=1,limit=1,path=/users``.
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ import threading
 from collections import Counter
 from dataclasses import dataclass, field, fields
 
-FAULT_KINDS = ("429", "429-no-retry-after", "5xx", "slow", "truncate", "shift", "duplicate", "junk")
+FAULT_KINDS = ("429", "429-no-retry-after", "5xx", "slow", "truncate", "shift", "duplicate", "junk", "perm-rev")
 SHIFT_MODES = ("remove", "insert", "replace")
 
 

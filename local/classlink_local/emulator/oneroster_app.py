@@ -7,6 +7,11 @@ each other; or with a bearer token (ClassLink's OneRoster proxy, where a ``/{app
 ``X-Total-Count`` and a ``Link`` header; ``filter`` (two predicates at most), ``sort``/``orderBy``,
 ``fields``; faults from ``faults.Faults`` (including data faults: a shift, a repeated sourcedId,
 junk entries, which whole-collection listings show and count, see ``Collection.extras``).
+
+R18: every listing page carries ClassLink's ``x-perm-rev`` header (``OneRosterApp.perm_rev``);
+the ``perm-rev`` fault, or ``bump_perm_rev()``, changes it (a delta sync that sees it change
+between pages is abandoned). ``filter=dateLastModified>'...'`` works as any filter does: the
+dataset's edits stamp ``dateLastModified``.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from urllib.parse import urlencode, urlsplit
 from oauthlib.oauth1 import RequestValidator, SignatureOnlyEndpoint
 from oauthlib.oauth1.rfc5849 import SIGNATURE_HMAC_SHA256
 
-from .dataset import Dataset, Record
+from .dataset import Dataset, Record, instant
 from .faults import Faults
 from .http import Request, Response
 
@@ -172,9 +177,14 @@ def _field_values(record: Record, path: str) -> list[str]:
 
 def _predicate(name: str, op: str, value: str) -> Predicate:
     folded = value.casefold()
+    moments = name == "dateLastModified"  # R18 delta filters compare instants
+    if moments:
+        value = instant(value)
 
     def test(record: Record) -> bool:
         values = _field_values(record, name)
+        if moments:
+            values = [instant(v) for v in values]
         if op == "=":
             return value in values
         if op == "!=":
@@ -190,6 +200,10 @@ def _predicate(name: str, op: str, value: str) -> Predicate:
         return any(v <= value for v in values)
 
     return test
+
+
+# R18: a delta filter alone (``dateLastModified>'T'`` or ``>=``), for the fast path of ``_view``.
+_SINCE = re.compile(r"^\s*dateLastModified\s*>=?\s*'([^']*)'\s*$")
 
 
 def parse_filter(text: str, collection: str) -> Predicate:
@@ -299,6 +313,13 @@ class OneRosterApp:
         self._endpoint = SignatureOnlyEndpoint(_Validator(self))
         self._views: OrderedDict[tuple[Any, ...], list[str | bytes]] = OrderedDict()
         self._views_lock = threading.Lock()
+        self.perm_rev = 1  # R18: sent as x-perm-rev on every listing page
+
+    def bump_perm_rev(self) -> int:
+        """R18: change ``x-perm-rev`` (as ClassLink does when the district's data changes)."""
+        with self._views_lock:
+            self.perm_rev += 1
+            return self.perm_rev
 
     # -- entry point -----------------------------------------------------------------------------
     def handle(self, request: Request) -> Response | None:
@@ -331,6 +352,8 @@ class OneRosterApp:
                 return imsx_error(rule.status, "internal_server_error", "", wrapped=True)
             elif rule.kind == "truncate":
                 truncate = True
+            elif rule.kind == "perm-rev":
+                self.bump_perm_rev()
         try:
             resp = self._route(parts, request)
         except BadRequest as exc:
@@ -498,7 +521,7 @@ class OneRosterApp:
             else:
                 items = (i if isinstance(i, bytes) else collection.json(i) for i in page)
             body = b'{"' + key.encode() + b'":[' + b",".join(items) + b"]}"
-        headers = {"Content-Type": JSON, "X-Total-Count": str(total)}
+        headers = {"Content-Type": JSON, "X-Total-Count": str(total), "x-perm-rev": str(self.perm_rev)}
         link = self._link(request, limit, offset, total)
         if link:
             headers["Link"] = link
@@ -524,6 +547,9 @@ class OneRosterApp:
         collection = self.dataset.collection(coll)
         if filt:
             pred = parse_filter(filt, coll)
+            since = _SINCE.match(filt)
+            if since is not None:  # R18: a delta reads only records edited since the data was made
+                ids = collection.changed_since(ids, instant(since.group(1)))
             ids = [i for i in ids if pred(collection.record(i))]
         if sort:
 

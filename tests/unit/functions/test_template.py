@@ -177,9 +177,15 @@ def test_alarms_watch_the_metrics_the_sync_publishes(template: dict[str, Any]) -
 
 def test_schedule_has_an_explicit_input_the_dispatcher_accepts(template: dict[str, Any]) -> None:
     events = template["Resources"]["DispatcherFunction"]["Properties"]["Events"]
-    (schedule,) = [e["Properties"] for e in events.values() if e["Type"] == "ScheduleV2"]
-    data = json.loads(schedule["Input"].replace("<aws.scheduler.scheduled-time>", "2026-01-05T06:00:00Z"))
-    assert ScheduleInput.parse(data).trigger == "schedule"
+    schedules = {name: e["Properties"] for name, e in events.items() if e["Type"] == "ScheduleV2"}
+    assert set(schedules) == {"Daily", "Delta"}  # R14 daily full syncs, R18 delta syncs
+    modes = {}
+    for name, schedule in schedules.items():
+        data = json.loads(schedule["Input"].replace("<aws.scheduler.scheduled-time>", "2026-01-05T06:00:00Z"))
+        parsed = ScheduleInput.parse(data)
+        assert parsed.trigger == "schedule" and parsed.scheduled_time is not None
+        modes[name] = parsed.mode
+    assert modes == {"Daily": "full", "Delta": "delta"}
 
 
 @pytest.mark.parametrize("function", ["DispatcherFunction", "DistrictSyncFunction"])
@@ -251,8 +257,10 @@ def test_dispatcher_failures_reach_an_alarmed_dead_letter_queue(template: dict[s
     assert props["DeadLetterQueue"] == {"Type": "SQS", "TargetArn": dlq}
     assert props["EventInvokeConfig"]["MaximumRetryAttempts"] >= 1
     # ... and firings Scheduler could not deliver at all.
-    (schedule,) = [e["Properties"] for e in props["Events"].values() if e["Type"] == "ScheduleV2"]
-    assert schedule["DeadLetterConfig"] == {"Arn": dlq}
+    schedules = [e["Properties"] for e in props["Events"].values() if e["Type"] == "ScheduleV2"]
+    assert len(schedules) == 2  # the daily (R14) and the delta (R18) schedules
+    for schedule in schedules:
+        assert schedule["DeadLetterConfig"] == {"Arn": dlq}
     watched = [
         a["Properties"]
         for a in resources(template, "AWS::CloudWatch::Alarm").values()

@@ -1,5 +1,5 @@
 """S7: the portal's pages: overview, run history, a run (counts, issues by rule, filters, CSV), a held
-run (approve, discard: R10), undo (R17, not built yet: the page says so), the readiness check (R12,
+run (approve, discard: R10), undo (R17: tests/unit/portal/test_R17_undo.py), the readiness check (R12,
 at most once an hour)."""
 
 from __future__ import annotations
@@ -254,16 +254,19 @@ def test_S7_only_a_held_run_can_be_approved_or_discarded(world) -> None:
     assert world.messages() == []
 
 
-def test_S7_undo_says_it_is_not_available_yet(world) -> None:
+def test_S7_R17_undo_of_a_run_that_cannot_be_undone_says_why_and_a_post_changes_nothing(world) -> None:
     t = world.district()
-    done = world.run(t.district_id)
+    done = world.run(t.district_id)  # a run record without a journal: nothing to undo
     browser = world.signed_in(t)
     assert f"{base(t)}/runs/{done}/undo" in browser.get(f"{base(t)}/runs/{done}")["body"]
     page = browser.get(f"{base(t)}/runs/{done}/undo")
-    assert page["statusCode"] == 200 and "Undo is not available yet" in p.text_of(page)
-    posted = browser.post(f"{base(t)}/runs/{done}/undo", {"csrf": browser.csrf()})
-    assert posted["statusCode"] == 501
-    assert runs.get_run(t.district_id, done, world.store).status == "succeeded"
+    assert page["statusCode"] == 200 and "This run cannot be undone" in p.text_of(page)
+    assert "no journal" in p.text_of(page) and 'id="undo"' not in page["body"]
+    posted = browser.post(f"{base(t)}/runs/{done}/undo", {"csrf": browser.csrf(), "confirm": "yes"})
+    assert posted["statusCode"] == 409
+    record = runs.get_run(t.district_id, done, world.store)
+    assert record.status == "succeeded" and record.review is None and record.undone_by is None
+    assert world.messages() == []
 
 
 def test_S7_readiness_dry_run_at_most_once_an_hour_per_district(world) -> None:

@@ -231,3 +231,33 @@ def test_R19_an_email_that_ses_refuses_is_counted_and_never_fails_the_sync(
     clock.at(1, 8)
     assert sync(store, clock, "r19-refused", None) == "failed"
     assert one_each(Inbox().new()) == "ClassLink sync of r19-refused: sync failed"
+
+
+def test_R19_delta_and_undo_runs_email_nothing_and_are_no_baseline(store: Any, clock: Clock) -> None:
+    """A delta (R18) sees only what changed, so its issues are partial; an undo (R17) is a staff
+    action: neither is news, and the next full sync is compared with the last full one."""
+    from classlink_sync.oneroster.records import CollectionStatus
+    from classlink_sync.sync.undo import undo_run
+
+    onboard(store, "r19-delta")
+    inbox = Inbox()
+    assert sync(store, clock, "r19-delta", snapshot()) == "succeeded"
+    assert "first sync done, 1 issue" in one_each(inbox.new())
+
+    clock.at(0, 3)  # the district fixed the class: a delta carries only that class
+    fixed = snapshot(art="Spanish Art 2")
+    only_the_class = RosterSnapshot(classes={"c2": fixed.classes["c2"]})
+    for name in ("orgs", "academicSessions", "courses", "classes", "users", "enrollments"):
+        n = len(only_the_class.classes) if name == "classes" else 0
+        only_the_class.collections[name] = CollectionStatus(name, False, n, n, "a delta never proves absence (R9)")
+    assert sync(store, clock, "r19-delta", only_the_class, mode="delta") == "succeeded"
+    assert inbox.new() == []
+
+    clock.at(1)  # the full sync then tells the district once, compared with the last full sync
+    assert sync(store, clock, "r19-delta", fixed) == "succeeded"
+    assert one_each(inbox.new()) == "ClassLink sync of r19-delta: 1 issue resolved"
+
+    clock.at(1, 2)
+    last = next(r for r in runs.list_runs("r19-delta", store) if r.status == "succeeded" and r.mode == "full")
+    assert undo_run("r19-delta", last.run_id, store).status == "succeeded"
+    assert inbox.new() == []

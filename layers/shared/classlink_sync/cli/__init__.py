@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import IO, Any, NoReturn
 
 # Modules under classlink_sync.cli that register the staff commands, in help order.
-COMMAND_MODULES: tuple[str, ...] = ("districts", "sync", "fetch", "portal")
+COMMAND_MODULES: tuple[str, ...] = ("districts", "sync", "fetch", "portal", "calendar", "undo")
 # The local tooling's command modules (``classlink_local.cli.COMMAND_MODULES``), when installed.
 LOCAL_TOOLS_PACKAGE = "classlink_local.cli"
 LOCAL_HOSTS = ("http://127.0.0.1", "http://localhost", "http://[::1]")

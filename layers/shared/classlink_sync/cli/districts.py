@@ -38,6 +38,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add.add_argument("--override-notice", action="store_true", help="staff override of the 14-day notice")
     add.add_argument("--use-proxy", action="store_true", help="ClassLink's OneRoster proxy (bearer token)")
     add.add_argument(
+        "--timezone",
+        default="UTC",
+        type=timezone_arg,
+        metavar="ZONE",
+        help="IANA time zone of the district's dates and hours, e.g. America/Chicago (R16, R18; default UTC)",
+    )
+    add.add_argument(
         "--contact",
         action="append",
         default=[],
@@ -59,6 +66,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     contacts.add_argument("action", choices=("set", "add", "remove"), help="set replaces the list (none: clear it)")
     contacts.add_argument("emails", nargs="*", type=contact_arg, metavar="EMAIL")
     contacts.set_defaults(func=_contacts)
+
+    setter = sub.add_parser("set", help="R18: change a district's delta-sync cadence")
+    setter.add_argument("district_id", type=district_id_arg)
+    cadence = setter.add_mutually_exclusive_group(required=True)
+    cadence.add_argument("--delta-every", metavar="DURATION", help="R18: a delta sync every 15m..24h, e.g. 60m")
+    cadence.add_argument("--delta-off", action="store_true", help="R18: no delta syncs (the default)")
+    setter.add_argument(
+        "--delta-hours", metavar="HH-HH", help="R18: local hours of delta syncs, e.g. 07-18 (default 00-24)"
+    )
+    setter.set_defaults(func=_set)
 
     accounts = subparsers.add_parser("accounts", help="accounts that existed before onboarding (SPEC §2)")
     acc_sub = accounts.add_subparsers(dest="accounts_command", required=True)
@@ -109,6 +126,7 @@ def _add(args: argparse.Namespace) -> int:
             override_notice=args.override_notice,
             use_proxy=args.use_proxy,
             contacts=args.contact,
+            timezone=args.timezone,
         )
     except OnboardingError as exc:
         raise CLIError(str(exc)) from exc
@@ -124,6 +142,17 @@ def _list(args: argparse.Namespace) -> int:
         schools = "all" if d.licensed_schools is None else f"{len(d.licensed_schools)} school(s)"
         print(f"{d.district_id}\ttenant {d.tenant_id}\t{schools}\tenabled from {d.enable_from}")
     return 0
+
+
+def timezone_arg(value: str) -> str:
+    """argparse type of ``--timezone`` (R16): an IANA name zoneinfo knows, else a one-line usage error."""
+    from classlink_sync.errors import OnboardingError
+    from classlink_sync.rules.calendar import check_timezone
+
+    try:
+        return check_timezone(value)
+    except OnboardingError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("R16: --timezone ")) from None
 
 
 def contact_arg(value: str) -> str:
@@ -229,3 +258,26 @@ def check_import_file(path: str) -> None:
             f"accounts file {path}: missing column(s) {', '.join(missing)}; the first row must name the columns "
             f"{', '.join(IMPORT_COLUMNS)} (username and role are required)"
         )
+
+
+def _set(args: argparse.Namespace) -> int:
+    """R18: ``districts set DISTRICT --delta-every 60m [--delta-hours 07-18] | --delta-off``."""
+    from classlink_sync.errors import OnboardingError
+    from classlink_sync.rules import delta
+
+    if args.delta_off and args.delta_hours:
+        raise CLIError("districts set: --delta-hours goes with --delta-every, not --delta-off")
+    try:
+        cadence = None if args.delta_off else delta.cadence(args.delta_every, args.delta_hours)
+    except OnboardingError as exc:
+        raise CLIError(str(exc)) from exc
+    _prepare()
+    from classlink_sync.store.districts import DistrictNotFound, get_district, set_delta
+
+    try:
+        stored = set_delta(args.district_id, cadence)
+        zone = get_district(args.district_id).timezone
+    except DistrictNotFound as exc:
+        raise CLIError(f"no district {args.district_id!r}; onboard it with `districts add`") from exc
+    print(f"delta syncs of {args.district_id}: {delta.describe(stored)}" + (f" ({zone})" if stored else ""))
+    return 0

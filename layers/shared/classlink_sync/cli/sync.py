@@ -19,6 +19,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--json", action="store_true", help="print the run record as JSON (an error too: stdout is only JSON)"
     )
     sync.add_argument("--date", help="the sync date (YYYY-MM-DD), default today (UTC)")
+    sync.add_argument(
+        "--delta",
+        action="store_true",
+        help="R18: read only ClassLink's changes since the last successful sync (less 15 min); removes nothing",
+    )
     sync.set_defaults(func=_sync)
 
     runs = subparsers.add_parser("runs", help="a district's sync runs, newest first")
@@ -102,7 +107,11 @@ def _sync(args: argparse.Namespace) -> int:
     from classlink_sync.sync.messages import SyncRequest
 
     request = SyncRequest(
-        district_id=args.district_id, date=sync_date(args.date), trigger="manual", dry_run=args.dry_run
+        district_id=args.district_id,
+        date=sync_date(args.date),
+        trigger="manual",
+        dry_run=args.dry_run,
+        mode="delta" if args.delta else "full",  # R18
     )
     return _run(request, args.json)
 
@@ -144,6 +153,12 @@ def _runs(args: argparse.Namespace) -> int:
         writes = "-" if r.roster_writes is None else r.roster_writes
         line = f"{r.run_id}\t{r.status}\t{r.trigger}\tissues {r.issue_count}\twrites {writes}\t{r.started}"
         shown = progress_text(r.progress, running=r.status == "running")
+        if r.deferred:  # R16/R18: removals left for the next normal full sync
+            line += f"\tdeferred {r.deferred}"
+        if r.reason:  # R16: a paused slot and why
+            line += f"\t{r.reason}"
+        if r.undoes or r.undone_by:  # R17
+            line += f"\tundoes {r.undoes}" if r.undoes else f"\tundone by {r.undone_by}"
         print(f"{line}\t{shown}" if shown else line)
     return 0
 

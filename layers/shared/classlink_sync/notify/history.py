@@ -27,7 +27,11 @@ def load_previous(report: RunReport, store: Store, *, limit: int = HISTORY_RUNS)
     """The district's runs that started before this one (newest first; one query, one batch get),
     and the issues of the baseline among them (one S3 read; None when it has no report)."""
     started = parse_time(report.started_at)
-    records = [r for r in runs.list_runs(report.district_id, store, limit=limit + 1) if r.run_id != report.run_id]
+    records = [
+        r
+        for r in runs.list_runs(report.district_id, store, limit=limit + 1)
+        if r.run_id != report.run_id and r.mode == "full"  # delta (R18) and undo (R17) runs say nothing here
+    ]
     if started is not None:
         records = [r for r in records if (parse_time(r.started) or started) <= started]
     past = tuple(PastRun(r.run_id, r.status, r.started) for r in records[:limit])

@@ -43,8 +43,10 @@ def notify_after_run(
     now: dt.datetime | None = None,
 ) -> list[str]:
     """Email the district's contacts if this run is news (``notify.decide``); returns the
-    addresses emailed. Never raises."""
-    if report.dry_run:
+    addresses emailed. Never raises. Only a full sync is news (R19 tells the district about its
+    daily sync): a delta sync (R18) sees only the records that changed, so its issues are partial,
+    and an undo (R17) is a staff action on a run already reported."""
+    if report.dry_run or report.mode != "full":
         return []
     try:
         settings = settings or get_notify_settings()

@@ -51,6 +51,8 @@ from typing import Any, TypeVar
 
 import httpx
 
+from classlink_sync.errors import DeltaAbandoned
+
 from .auth import pct
 from .errors import CredentialsRejected, OneRosterError, parse_imsx
 from .filters import modified_since
@@ -77,6 +79,9 @@ SINGLE_ENVELOPES: dict[str, str] = {
     "students": "user",
     "enrollments": "enrollment",
 }
+
+# R18: ClassLink's revision header; a delta whose value changes between pages is abandoned.
+PERM_REV_HEADER = "x-perm-rev"
 
 # JSON type names, for an entry that is not a record object (R4).
 _JSON_TYPES = {str: "string", int: "number", float: "number", bool: "boolean", list: "array", type(None): "null"}
@@ -131,6 +136,7 @@ class _Page:
     total: int | None  # X-Total-Count
     records: list[Record]
     rejected: list[Rejected]
+    rev: str | None = None  # ClassLink's ``x-perm-rev`` header (R18), when sent
 
 
 class _Retryable(Exception):
@@ -181,6 +187,7 @@ class _Collector:
     without_id: int = 0
     raw_count: int = 0
     totals: list[int] = field(default_factory=list)
+    revs: list[str] = field(default_factory=list)  # R18: each distinct x-perm-rev, in merge order
     missing_total: bool = False
     covered: list[tuple[int, int]] = field(default_factory=list)  # (offset, count)
     problems: list[str] = field(default_factory=list)
@@ -196,6 +203,8 @@ class _Collector:
             self.missing_total = True
         elif not self.totals or self.totals[-1] != page.total:
             self.totals.append(page.total)
+        if page.rev is not None and (not self.revs or self.revs[-1] != page.rev):
+            self.revs.append(page.rev)
         records = self.records
         keep = records.setdefault
         rejected_ids = self.rejected_ids
@@ -428,6 +437,37 @@ class OneRosterClient:
             if collector.error is not None:
                 failed = path
         return snapshot
+
+    def fetch_delta(self, since: datetime | str) -> DeltaSnapshot:
+        """R18: read only what changed after ``since`` (``dateLastModified>'...'`` on every collection).
+
+        The snapshot's collections are never complete (absence from a delta proves nothing, R9);
+        ``problems`` lists what kept a collection from being read to the end of its filtered set
+        (the sync fails on them, removing nothing). If ClassLink signals that its data changed
+        while one collection was paged (its ``X-Total-Count`` or its ``x-perm-rev`` header differs
+        between pages) the delta raises ``DeltaAbandoned`` and is retried as a whole.
+        """
+        delta = modified_since(since)
+        result = DeltaSnapshot(RosterSnapshot(), delta)
+        snapshot = result.snapshot
+        with fewer_gc_passes():
+            for path, attribute in SNAPSHOT_COLLECTIONS:
+                collector = self._collect(path, delta, None)
+                _check_steady(path, collector)  # R18: raises DeltaAbandoned
+                status = collector.status(self.trust_end_without_total)
+                if not status.complete:
+                    result.problems.append(f"{path}: {status.reason}")
+                note = f"delta fetch ({delta}): a delta never proves absence (R9)"
+                status.reason = f"{note}; {status.reason}" if status.reason else note
+                status.complete = False
+                setattr(snapshot, attribute, collector.records)
+                snapshot.rejected.extend(collector.rejected)
+                snapshot.collections[path] = status
+                if collector.revs:
+                    result.revs[path] = collector.revs[0]
+                if collector.error is not None:
+                    break  # the rest is not read: the run fails and is retried (R18)
+        return result
 
     def confirm_absent(
         self, collection: str, sourced_ids: Iterable[str], *, lookup_limit: int = ABSENCE_LOOKUP_LIMIT
@@ -664,11 +704,11 @@ class OneRosterClient:
         if params:
             query.extend((k, v) for k, v in params.items())
         url = self.url(path, query)
-        items, total = self._with_retries(url, budget, lambda attempt: self._request(url, envelope, attempt))
+        items, total, rev = self._with_retries(url, budget, lambda attempt: self._request(url, envelope, attempt))
         records, rejected = parse_page(path, items, tuples)
         if rejected and any(r.sourced_id is None for r in rejected):
             records, rejected = _set_junk_aside(path, envelope, offset, items, tuples, records, rejected)
-        return _Page(offset, len(items), total, records, rejected)
+        return _Page(offset, len(items), total, records, rejected, rev)
 
     def _with_retries(self, url: str, budget: _Budget, call: Callable[[int], _T]) -> _T:
         """``call(attempt)`` until it does not raise ``_Retryable``, within ``max_attempts`` and
@@ -723,7 +763,7 @@ class OneRosterClient:
             raise _Retryable(detail, status, _retry_after(response.headers.get("Retry-After"), self._clock()))
         return response
 
-    def _request(self, url: str, envelope: str, attempt: int) -> tuple[list[Any], int | None]:
+    def _request(self, url: str, envelope: str, attempt: int) -> tuple[list[Any], int | None, str | None]:
         response = self._send(url, attempt)
         status = response.status_code
         if status != 200:
@@ -755,7 +795,34 @@ class OneRosterClient:
                 total = int(total_header.strip())
             except ValueError:
                 total = None
-        return items, total
+        rev = response.headers.get(PERM_REV_HEADER)  # httpx headers are case-insensitive (R18)
+        return items, total, rev.strip() if rev is not None else None
+
+
+@dataclass(slots=True)
+class DeltaSnapshot:
+    """What ``OneRosterClient.fetch_delta`` read (R18): the changed records (a snapshot whose
+    collections are never complete, R9), the filter sent, the problems that kept a collection from
+    being read to its end, and the ``x-perm-rev`` each collection carried."""
+
+    snapshot: RosterSnapshot
+    filter: str
+    problems: list[str] = field(default_factory=list)
+    revs: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def read_through(self) -> bool:
+        """Every collection was read to the end of its filtered set."""
+        return not self.problems and len(self.snapshot.collections) == len(SNAPSHOT_COLLECTIONS)
+
+
+def _check_steady(path: str, collector: _Collector) -> None:
+    """R18: a delta is abandoned when ClassLink signals a change while one collection was paged:
+    ``X-Total-Count`` or ``x-perm-rev`` differed between its pages."""
+    if len(collector.totals) > 1:
+        raise DeltaAbandoned(path, "X-Total-Count", [str(t) for t in collector.totals])
+    if len(set(collector.revs)) > 1:
+        raise DeltaAbandoned(path, PERM_REV_HEADER, collector.revs)
 
 
 def _envelope_items(data: Any, key: str) -> list[Any] | None:

@@ -50,8 +50,9 @@ class PortalBackend(Protocol):
     def report_chunks(self, record: RunRecord) -> Iterator[bytes]: ...
     def held_plan(self, record: RunRecord) -> Plan: ...
     def review_run(
-        self, district_id: str, run_id: str, review: Mapping[str, Any], *, status: str | None
+        self, district_id: str, run_id: str, review: Mapping[str, Any], *, status: str | None, expect_status: str = ...
     ) -> RunRecord | None: ...
+    def undo_target(self, district_id: str, run_id: str) -> RunRecord: ...
     def take_lock(self, name: str, holder: str, seconds: float, *, now: float) -> bool: ...
     def lock(self, name: str, *, now: float) -> LockInfo | None: ...
     def release_lock(self, name: str, holder: str) -> None: ...
@@ -132,11 +133,26 @@ class StoreBackend:
 
     # -- writes ------------------------------------------------------------------------------------
     def review_run(
-        self, district_id: str, run_id: str, review: Mapping[str, Any], *, status: str | None
+        self,
+        district_id: str,
+        run_id: str,
+        review: Mapping[str, Any],
+        *,
+        status: str | None,
+        expect_status: str = "held",
     ) -> RunRecord | None:
         from classlink_sync.store import runs
 
-        return runs.review_run(district_id, run_id, dict(review), self.store, status=status)
+        return runs.review_run(
+            district_id, run_id, dict(review), self.store, status=status, expect_status=expect_status
+        )
+
+    def undo_target(self, district_id: str, run_id: str) -> RunRecord:
+        """R17: the run an undo of ``run_id`` would undo; ``sync.undo.UndoRefused`` saying why not
+        (the runs that block it named). Loaded on first use: the planner is not in the cold start."""
+        from classlink_sync.sync.undo import check_undoable
+
+        return check_undoable(district_id, run_id, self.store)
 
     def take_lock(self, name: str, holder: str, seconds: float, *, now: float) -> bool:
         """A conditional write: the item is written only if absent or expired (store/locks.py's way)."""

@@ -329,7 +329,8 @@ class PortalService:
         from classlink_sync.portal.reportstream import ReportStream
 
         flt = views.IssueFilter.from_query(req.query)
-        stream = ReportStream(self.backend.report_chunks(record))
+        # R16: a paused run has no report (nothing was read or written): an empty one
+        stream = ReportStream(self.backend.report_chunks(record) if record.report_key else iter([b"{}"]))
         selection = views.select_issues(stream.issues(), flt)
         head = stream.head
         page = views.page_of(selection, _int(req.query.get("page"), 1), self.settings.page_size)
@@ -346,7 +347,7 @@ class PortalService:
             school_counts=head.get("counts_by_school"), head=head, selection=selection, flt=flt, page=page,
             held=held, review=getattr(record, "review", None), done=review_notice(req.query.get("done")),
             duration=views.duration(record.started, record.ended), title=f"Run {record.run_id}",
-            undo_possible=record.status in ("succeeded", "approved"),
+            undo_possible=record.status in ("succeeded", "approved") and not record.undone_by and record.mode != "undo",
         )  # fmt: skip
 
     def run_csv(self, req: PortalRequest, district_id: str, run_id: str) -> PortalResult:
@@ -415,19 +416,27 @@ class PortalService:
         return _redirect(f"{run_path(district_id, run_id)}?done={outcome.kind}", outcome.kind)
 
     def undo(self, req: PortalRequest, district_id: str, run_id: str) -> PortalResult:
-        """R17 is not built yet: the page says so (and a POST changes nothing)."""
+        """R17: GET shows whether the run can be undone and the confirmation form; POST (CSRF, the
+        confirmation box) queues the undo (``portal.undo``), the same core as ``classlink-sync undo``."""
+        from classlink_sync.portal import undo
+
         session = self._guard(req, district_id, post=req.method == "POST")
         if isinstance(session, PortalResult):
             return session
         record = self._record(district_id, run_id)
         if record is None:
             return self.message(req, "run_not_found", session)
-        result = self._page(req, "undo.html", session, record=record, title="Undo a run")
         if req.method == "POST":
-            _info(req, "portal.audit", "undo asked for; not available yet (R17)", session=session, action="undo",
-                  run_id=run_id)  # fmt: skip
-            result.status = 501
-        return result
+            outcome = undo.request_undo(self.backend, district_id, run_id, req.form, session.actor(), now=self._clock(),
+                                        lock_seconds=self.settings.approval_lock_seconds)  # fmt: skip
+            _info(req, "portal.audit", f"undo of a run: {outcome.kind} (R17)", session=session, action="undo",
+                  run_id=run_id, outcome=outcome.kind)  # fmt: skip
+            if not outcome.ok:
+                return self._notice(req, session, run_path(district_id, run_id) + "/undo", outcome.message, 409)
+            return _redirect(f"{run_path(district_id, outcome.target or run_id)}?done={outcome.kind}", outcome.kind)
+        found = undo.check(self.backend, district_id, run_id)
+        return self._page(req, "undo.html", session, record=record, check=found, title="Undo a run",
+                          confirm_field=undo.CONFIRM_FIELD, confirm_value=undo.CONFIRM_VALUE)  # fmt: skip
 
     def readiness(self, req: PortalRequest, district_id: str) -> PortalResult:
         session = self._guard(req, district_id)
@@ -484,6 +493,8 @@ NOTICES = {
     "approval_requested": "Approved. The sync fetches and plans again and applies with the guard waived for this "
     "one run; this run shows as approved when it has finished.",
     "discarded": "Discarded. Nothing of this run was written; the next scheduled sync evaluates again.",
+    "undo_requested": "Undo started (R17). Everything this run changed is put back as it was just before it; the "
+    "undo appears in the run history as a run of its own when it has finished.",
     "dry_run_started": "Readiness check started. It reads your ClassLink data and writes nothing; its result "
     "appears here and in the run history in a few minutes.",
 }

@@ -340,6 +340,7 @@ class HistoryRow:
     changes: int
     issue_count: int
     roster_writes: int | None
+    reason: str | None = None  # R16: why a run is paused
 
 
 def history_rows(records: Sequence[Any], now: dt.datetime, days: int) -> list[HistoryRow]:
@@ -353,13 +354,15 @@ def history_rows(records: Sequence[Any], now: dt.datetime, days: int) -> list[Hi
         row = HistoryRow(
             r.run_id, show_time(started), trigger_label(r.trigger, r.status), r.status, status_label(r.status),
             duration(r.started, r.ended), total_changes(r.counts or {}), int(r.issue_count or 0), r.roster_writes,
+            getattr(r, "reason", None),
         )  # fmt: skip
         rows.append(row)
     return rows
 
 
 def trigger_label(trigger: str, status: str = "") -> str:
-    labels = {"schedule": "daily schedule", "manual": "started by staff", "approve": "approval of a held run"}
+    labels = {"schedule": "daily schedule", "manual": "started by staff", "approve": "approval of a held run",
+              "undo": "undo of a run (R17)"}  # fmt: skip
     label = labels.get(trigger, trigger)
     return "readiness check (dry run)" if status == "dry_run" and trigger != "approve" else label
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -19,6 +20,8 @@ from classlink_sync import aws
 from classlink_sync.errors import DistrictNotFound as DistrictNotFound
 from classlink_sync.errors import OnboardingError as OnboardingError
 from classlink_sync.redact import redact_userinfo
+from classlink_sync.rules import calendar
+from classlink_sync.rules.calendar import check_timezone
 from classlink_sync.rules.contacts import change_contacts, check_contacts
 from classlink_sync.rules.district import ALL_SCHOOLS, DistrictSettings, GuardThresholds
 from classlink_sync.rules.onboarding import NOTICE_DAYS as NOTICE_DAYS
@@ -147,12 +150,13 @@ def add_district(
     contacts: list[str] | None = None,
     today: dt.date | None = None,
     store: Store | None = None,
+    timezone: str | None = "UTC",
 ) -> District:
     """Onboard a district (R1). The request's own rules (``rules.onboarding.check_onboarding``: id
     format, tenant id as a string, http(s) URL, credentials, an explicit school list or "all", 14
-    days' notice unless ``override_notice``; R19 contact emails) are checked before anything is
-    read or written; then this refuses a district id that exists or a tenant already bound to
-    another district. The tenant claim and the district item are written in one transaction."""
+    days' notice unless ``override_notice``; R19 contact emails; R16/R18 the IANA ``timezone``) are
+    checked before anything is read or written; then this refuses a district id that exists or a
+    tenant already bound to another district. The tenant claim and the district item are written in one transaction."""
     store = resolve(store)
     request = check_onboarding(
         district_id,
@@ -166,6 +170,7 @@ def add_district(
         override_notice=override_notice,
     )
     checked_contacts = check_contacts(contacts or ())  # R19
+    zone = check_timezone(timezone)  # R16/R18: an IANA name zoneinfo knows
     tenant = request.tenant_id
     models = store.models
     # Refuse before touching Secrets Manager: a refused onboarding must not overwrite the
@@ -192,6 +197,7 @@ def add_district(
         created_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         notice_overridden=request.notice_overridden,
         contacts=list(checked_contacts),
+        timezone=zone,
     )
     claim = models.Tenant(pk=f"tenant#{tenant}", district_id=district_id)
     try:
@@ -305,3 +311,144 @@ def _mark(district_id: str, attribute: str, store: Store | None) -> None:
         if error_code(exc) == "ConditionalCheckFailedException":
             raise DistrictNotFound(f"no district {district_id!r}") from None
         raise
+
+
+# -- R16: pause, blackouts, additions-only ranges ------------------------------------------------------
+
+WINDOW_KINDS = {"blackouts": "blackout", "additions_only": "additions-only range"}
+
+
+def _change_json(district_id: str, attribute: str, change: Callable[[Any], Any], store: Store | None) -> Any:
+    """Read one JSON attribute of the district, compute its new value (``change``; None removes it)
+    and write it conditionally on the value read, as ``change_district_contacts`` does: two staff
+    changing it at once cannot lose one. Returns the new value."""
+    from classlink_sync.store.dynamo import error_code
+
+    store = resolve(store)
+    District_ = store.models.District
+    try:
+        item = District_.get(f"district#{district_id}", consistent_read=True)
+    except District_.DoesNotExist:
+        raise DistrictNotFound(f"no district {district_id!r}") from None
+    attr: Any = getattr(District_, attribute)
+    before = getattr(item, attribute)
+    after = change(before)
+    unchanged = attr.does_not_exist() if before is None else attr == before
+    action = attr.remove() if after is None else attr.set(after)
+    try:
+        item.update(actions=[action], condition=unchanged)
+    except Exception as exc:
+        if error_code(exc) == "ConditionalCheckFailedException":
+            raise OnboardingError(f"R16: the {attribute} of {district_id} changed meanwhile; try again") from None
+        raise
+    return after
+
+
+def set_pause(
+    district_id: str,
+    start: str | dt.date,
+    until: str | dt.date | None,
+    reason: str,
+    store: Store | None = None,
+) -> dict[str, Any]:
+    """R16: pause the district from ``start`` (until ``until``, or until resumed when None), with its
+    reason; replaces a pause it has. ``OnboardingError`` naming a bad argument."""
+    pause = calendar.check_range(start, until, reason, what="a pause", open_end=True, reason_required=True)
+    _change_json(district_id, "pause", lambda _: pause, store)
+    return pause
+
+
+def clear_pause(district_id: str, store: Store | None = None) -> dict[str, Any] | None:
+    """R16: resume the district: its pause is removed. Returns the pause it had (None: it had none)."""
+    had: list[Any] = []
+
+    def change(before: Any) -> None:
+        had.append(before)
+
+    _change_json(district_id, "pause", change, store)
+    return dict(had[0]) if had and had[0] else None
+
+
+def add_window(
+    district_id: str,
+    kind: str,
+    start: str | dt.date,
+    until: str | dt.date,
+    reason: str | None = None,
+    store: Store | None = None,
+) -> list[dict[str, Any]]:
+    """R16: add a blackout (``kind`` ``blackouts``) or additions-only range (``additions_only``);
+    one overlapping a range of the same kind is refused. Returns the district's ranges of that kind."""
+    what = WINDOW_KINDS[kind]
+    new = calendar.check_range(start, until, reason, what=f"a {what}")
+    added: list[dict[str, Any]] = _change_json(
+        district_id, kind, lambda before: calendar.add_range(before or (), new, what), store
+    )
+    return added
+
+
+def remove_window(
+    district_id: str, kind: str, start: str | dt.date, until: str | dt.date, store: Store | None = None
+) -> list[dict[str, Any]]:
+    """R16: remove the blackout or additions-only range ``start..until`` (exactly those dates).
+    Returns the ranges left; ``OnboardingError`` naming the ranges there are when none matches."""
+    what = WINDOW_KINDS[kind]
+
+    def change(before: Any) -> list[dict[str, Any]] | None:
+        return calendar.remove_range(before or (), start, until, what) or None
+
+    left = _change_json(district_id, kind, change, store)
+    return list(left or [])
+
+
+def mark_paused_since(district_id: str, date: str, store: Store | None = None) -> None:
+    """R16: remember the district's first paused slot since its last applied sync (kept if set)."""
+    store = resolve(store)
+    District_ = store.models.District
+    attr = District_.paused_since
+    try:
+        District_(pk=f"district#{district_id}").update(actions=[attr.set(attr | date)], condition=District_.pk.exists())
+    except Exception as exc:
+        from classlink_sync.store.dynamo import error_code
+
+        if error_code(exc) == "ConditionalCheckFailedException":
+            raise DistrictNotFound(f"no district {district_id!r}") from None
+        raise
+
+
+def clear_paused_since(district_id: str, store: Store | None = None) -> bool:
+    """R16: a sync applied: the next pause counts from its own first slot. False when nothing was set
+    (a conditional write: no change, no error)."""
+    store = resolve(store)
+    District_ = store.models.District
+    try:
+        District_(pk=f"district#{district_id}").update(
+            actions=[District_.paused_since.remove()], condition=District_.paused_since.exists()
+        )
+    except Exception as exc:
+        from classlink_sync.store.dynamo import error_code
+
+        if error_code(exc) == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
+
+
+def set_delta(district_id: str, cadence: dict[str, Any] | None, store: Store | None = None) -> dict[str, Any] | None:
+    """R18: set the district's delta-sync cadence (``rules.delta.check_cadence``), or switch delta
+    syncs off (None). Returns the cadence now stored. ``DistrictNotFound`` for an unknown district."""
+    from classlink_sync.rules.delta import check_cadence
+    from classlink_sync.store.dynamo import error_code
+
+    checked = check_cadence(cadence)
+    store = resolve(store)
+    District_ = store.models.District
+    attr: Any = District_.delta
+    action = attr.remove() if checked is None else attr.set(checked)
+    try:
+        District_(pk=f"district#{district_id}").update(actions=[action], condition=District_.pk.exists())
+    except Exception as exc:
+        if error_code(exc) == "ConditionalCheckFailedException":
+            raise DistrictNotFound(f"no district {district_id!r}") from None
+        raise
+    return checked

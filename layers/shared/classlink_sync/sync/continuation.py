@@ -51,8 +51,7 @@ from classlink_sync.errors import ClassLinkSyncError, DistrictBusy, MessageInval
 from classlink_sync.redact import redact_userinfo
 from classlink_sync.report import FAILED, SUCCEEDED, RunReport
 from classlink_sync.rules.plan import Issue, Plan
-from classlink_sync.store import locks, runs
-from classlink_sync.store import plandoc
+from classlink_sync.store import locks, plandoc, runs
 from classlink_sync.store.apply import ApplyCheckpoint, ApplyResult, apply_plan, plan_digest
 from classlink_sync.store.context import Store
 from classlink_sync.store.reports import get_json, put_json

@@ -10,8 +10,9 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
+from classlink_sync.rules.calendar import paused_reason
 from classlink_sync.store import districts as district_store
-from classlink_sync.store import locks
+from classlink_sync.store import locks, runs
 from classlink_sync.store.context import Store, resolve
 from classlink_sync.sync.messages import SyncRequest
 
@@ -25,6 +26,8 @@ class DispatchResult:
     sent: list[str] = field(default_factory=list)  # their messages, accepted by SQS
     skipped: dict[str, str] = field(default_factory=dict)  # district -> why not sent
     failed: dict[str, str] = field(default_factory=dict)  # district -> SQS's error
+    # R16: district -> why its slot is paused (a pause or blackout): recorded as a paused run, not sent
+    paused: dict[str, str] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -33,7 +36,24 @@ class DispatchResult:
             "sent": len(self.sent),
             "skipped": self.skipped,
             "failed": self.failed,
+            "paused": self.paused,
         }
+
+
+def record_paused_slot(
+    district: district_store.District, today: str, reason: str, claimant: str, result: DispatchResult, store: Store
+) -> None:
+    """R16: the claimed slot of a paused or blacked-out district becomes a ``paused`` run (no fetch,
+    no writes, no failure), and the district remembers its first paused slot (``paused_since``) for
+    the hold after a long pause. A failure to record frees the slot for the schedule's retry."""
+    try:
+        runs.record_paused(district.district_id, today, reason, store, trigger="schedule")
+        district_store.mark_paused_since(district.district_id, today, store)
+    except Exception as exc:
+        locks.release_slot(district.district_id, today, claimant, store)
+        result.failed[district.district_id] = f"R16: could not record the paused slot: {type(exc).__name__}: {exc}"
+        return
+    result.paused[district.district_id] = reason
 
 
 def sqs_client(store: Store) -> Any:
@@ -49,6 +69,9 @@ def dispatch_due_districts(
 
     A district before its enable date is skipped (R1); a slot already claimed is skipped. A send
     that SQS refuses is reported in ``failed`` with the district named, and raised by the caller.
+    R16: a district whose slot date falls in its pause or a blackout gets no message: its claimed
+    slot is recorded as a ``paused`` run with the reason (``paused``). The slot date is ``today``,
+    the schedule's date, taken as the district's date (docs/rules.md R16).
     """
     store = resolve(store)
     queue_url = store.settings.require("sync_queue_url")
@@ -60,6 +83,8 @@ def dispatch_due_districts(
             result.skipped[district.district_id] = f"R1: daily sync enabled from {district.enable_from.isoformat()}"
         elif not locks.claim_slot(district.district_id, today, store, claimant=claimant):
             result.skipped[district.district_id] = f"R14: already dispatched for {today}"
+        elif (reason := paused_reason(district, date)) is not None:
+            record_paused_slot(district, today, reason, claimant, result, store)  # R16
         else:
             result.due.append(district.district_id)
     sqs = sqs or sqs_client(store)

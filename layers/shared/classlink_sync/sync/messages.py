@@ -16,7 +16,8 @@ from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-Trigger = Literal["schedule", "manual", "approve"]
+# "undo": R17, undo the run ``undo_run_id`` (``sync.undo``), e.g. asked for in the portal (S7).
+Trigger = Literal["schedule", "manual", "approve", "undo"]
 # What may start a fan-out: the daily schedule, or staff firing the schedule by hand.
 ScheduleTrigger = Literal["schedule", "manual"]
 
@@ -41,6 +42,7 @@ class SyncRequest(BaseModel):
     trigger: Trigger
     dry_run: bool = False  # R12
     approve_run_id: str | None = Field(default=None, min_length=1)  # R10: the held run being approved
+    undo_run_id: str | None = Field(default=None, min_length=1)  # R17: the run to undo
     # R18: "delta" reads only ClassLink's changes since the last successful sync and never removes;
     # "full" (the default, left out of the body) reads everything.
     mode: Literal["full", "delta"] = "full"
@@ -63,6 +65,11 @@ class SyncRequest(BaseModel):
                 raise ValueError("an approval applies the held run; it cannot be a dry run")
         elif self.approve_run_id is not None:
             raise ValueError(f"approve_run_id is only valid with trigger 'approve', not {self.trigger!r}")
+        if self.trigger == "undo":
+            if self.undo_run_id is None or self.dry_run or self.mode != "full":
+                raise ValueError("trigger 'undo' needs undo_run_id (the run to undo, R17), no dry_run and no mode")
+        elif self.undo_run_id is not None:
+            raise ValueError(f"undo_run_id is only valid with trigger 'undo', not {self.trigger!r}")
         if self.mode == "delta" and self.trigger == "approve":
             raise ValueError("an approval applies a held full sync; it cannot be a delta sync (R18)")
         return self
@@ -93,6 +100,9 @@ class ScheduleInput(BaseModel):
     trigger: ScheduleTrigger = "schedule"
     date: str | None = None
     scheduled_time: dt.datetime | None = None
+    # R18: "delta": the delta schedule (template.yaml DeltaSchedule), fanned out by
+    # ``sync.delta_dispatch`` to the districts whose delta cadence is due; "full": the daily fan-out.
+    mode: Literal["full", "delta"] = "full"
 
     @field_validator("date")
     @classmethod

@@ -8,6 +8,7 @@ all call (DESIGN.md "Flow"): the handler only parses the SQS record. The stages 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
@@ -24,6 +25,7 @@ from classlink_sync.notify.hook import notify_after_run
 from classlink_sync.oneroster.records import RosterSnapshot
 from classlink_sync.redact import redact_userinfo
 from classlink_sync.report import DRY_RUN, FAILED, HELD, SUCCEEDED, RunReport, counts_by_school
+from classlink_sync.rules import calendar
 from classlink_sync.rules.holdings import Holdings, RosterView, gather
 from classlink_sync.rules.limits import username_problem
 from classlink_sync.rules.normalise import normalise
@@ -35,7 +37,7 @@ from classlink_sync.store.accounts import reset_district
 from classlink_sync.store.apply import DEFAULT_CHUNK, ApplyResult, apply_plan
 from classlink_sync.store.context import Store, resolve
 from classlink_sync.store.view import DynamoRosterView
-from classlink_sync.sync import continuation
+from classlink_sync.sync import continuation, delta
 from classlink_sync.sync.messages import SyncRequest
 
 if TYPE_CHECKING:
@@ -161,8 +163,12 @@ def run_sync(
     a failed run.
     """
     store = resolve(store)
+    if request.trigger == "undo":  # R17: an undo asked for through the sync queue (the portal, S7)
+        from classlink_sync.sync.undo import undo_from_request
+
+        return undo_from_request(request, store=store, deadline=deadline, raise_on_failure=raise_on_failure)
     delivery = delivery if delivery is not None else continuation.current_delivery()
-    fetch = fetch or fetch_roster
+    fetch = fetch or (delta.fetcher(request, store) if request.mode == "delta" else fetch_roster)  # R18
     routed = _route(request, store, deadline, delivery, raise_on_failure)
     if isinstance(routed, SyncOutcome):
         return routed
@@ -242,6 +248,9 @@ def _route(
         )
     district = district_store.get_district(request.district_id, store)
     held_run = _held_run_to_approve(request, store)
+    paused = paused_outcome(request, district, store)  # R16: nothing fetched or written
+    if paused is not None:
+        return paused
     first = continuation.first_hop(request, delivery, store)
     if first.resume is not None:  # this message's run handed off, then the message came back
         return continuation.continue_sync(
@@ -255,6 +264,44 @@ def _route(
     if first.ended:
         return continuation.ended_outcome(request, first.run_id, store)
     return district, held_run, first
+
+
+def paused_outcome(request: SyncRequest, district: district_store.District, store: Store) -> SyncOutcome | None:
+    """R16: a schedule or staff sync whose date falls in the district's pause or a blackout is
+    recorded as a ``paused`` run with the reason, and the district remembers its first paused slot
+    (``paused_since``): nothing is fetched or written, no email is sent. Dry runs (R12: a preview)
+    and approvals of a held run (R10) are not paused. None when the sync goes ahead."""
+    if request.dry_run or request.trigger not in ("schedule", "manual"):
+        return None
+    reason = calendar.paused_reason(district, dt.date.fromisoformat(request.date))
+    if reason is None:
+        return None
+    record = runs.record_paused(district.district_id, request.date, reason, store, trigger=request.trigger)
+    district_store.mark_paused_since(district.district_id, request.date, store)
+    logger.info("R16: sync paused", extra={"district_id": district.district_id, "reason": record.reason})
+    report = RunReport(
+        district_id=district.district_id,
+        run_id=record.run_id,
+        trigger=request.trigger,
+        started_at=record.started,
+        status=runs.PAUSED,
+        ended_at=record.ended,
+        mode=request.mode,
+        reason=record.reason,
+    )
+    return SyncOutcome(report, None)
+
+
+def calendar_planner(request: SyncRequest, district: district_store.District) -> Callable[..., Plan]:
+    """R16: ``planner.plan`` with the district's windows on the sync's date: ``defer_removals`` when
+    an additions-only range covers it, ``hold_removals`` when the district's first paused slot since
+    its last applied sync is more than 14 days back (R10 then holds any removal)."""
+    day = dt.date.fromisoformat(request.date)
+    return functools.partial(
+        make_plan,
+        defer_removals=calendar.additions_only_reason(district, day),
+        hold_removals=calendar.long_pause(district.paused_since, day),
+    )
 
 
 def _open_run(
@@ -350,6 +397,8 @@ def _sync(
     timings["fetch_s"] = round(time.perf_counter() - started, 3)
     report.fetch_complete = snapshot.complete
     report.incomplete_reasons = [redact_userinfo(r) for r in snapshot.incomplete_reasons]
+    if request.mode == "delta":  # R18: read through its filter, never complete for removal (R9)
+        delta.note_fetch(report, extra, snapshot)
     if not request.dry_run:
         tracker.update(stage="planning", **continuation.fetch_progress(snapshot))
 
@@ -373,7 +422,8 @@ def _sync(
     timings["absence_s"] = round(time.perf_counter() - started, 3)
 
     started = time.perf_counter()
-    plan = make_plan(
+    # R18: a delta is planned over what we hold, every removal deferred to the next full sync
+    plan = (delta.plan_changes if request.mode == "delta" else calendar_planner(request, district))(  # R16
         snapshot,
         holdings,
         district.to_settings(),
@@ -385,6 +435,9 @@ def _sync(
     extra["counts_by_school"] = counts_by_school(
         plan, {c.class_id: c.school_id for c in holdings.classes if c.school_id}
     )
+    if not request.dry_run and not (plan.guard.tripped and not plan.guard.waived) and not plan.is_empty():
+        # R17: the before-state of every record the plan changes, journaled before anything is written.
+        extra["journal"] = write_run_journal(plan, holdings, report.run_id, request.approve_run_id, store)
     del snapshot, holdings  # the plan references what it needs; free the rest before apply
     report.counts = plan.counts
     report.issues = list(plan.issues)
@@ -401,7 +454,8 @@ def _sync(
         return plan
 
     stop_at = None if deadline is None else deadline - RECORD_MARGIN_SECONDS
-    find_orphans = view.orphan_reservations if _orphan_scan_due(report, store) else None
+    # R5 orphan reservations are released after a complete fetch only: never by a delta (R18)
+    find_orphans = view.orphan_reservations if request.mode == "full" and _orphan_scan_due(report, store) else None
     state = None
     if delivery is not None and continuation.can_continue(delivery, store) and not plan.is_empty():
         # R20: inside a queue delivery the plan is kept before anything is written, and the
@@ -438,7 +492,7 @@ def _sync(
             f"apply reached the time budget after {done} of {result.chunks_total} chunks; "
             "the next run re-plans and writes only what is still missing"
         )
-    conclude(report, first_sync=not district.first_sync_done, store=store)
+    conclude(report, first_sync=not district.first_sync_done, store=store, paused=district.paused_since is not None)
     return plan
 
 
@@ -494,9 +548,22 @@ def _hand_off(
     raise continuation.HandedOff(pointer)
 
 
-def conclude(report: RunReport, *, first_sync: bool, store: Store) -> None:
+def write_run_journal(
+    plan: Plan, holdings: Holdings, run_id: str, approves: str | None, store: Store
+) -> dict[str, Any]:
+    """R17: journal the before-state of every record ``plan`` changes (``store.journal``), so the
+    run can be undone (``sync.undo``); ``approves``: the held run an approval applies (R10)."""
+    from classlink_sync.rules.journal import journal_entries
+    from classlink_sync.store.journal import write_journal
+
+    return write_journal(plan.district_id, run_id, journal_entries(plan, holdings), store, approves=approves)
+
+
+def conclude(report: RunReport, *, first_sync: bool, store: Store, paused: bool = True) -> None:
     """The status of a run whose apply completed: failed after an incomplete fetch (R9: what was
-    read was applied, nothing removed), otherwise succeeded (and the district's first sync done)."""
+    read was applied, nothing removed), otherwise succeeded (and the district's first sync done).
+    R16: a full sync that succeeded deferring nothing ends the district's pause count
+    (``paused_since``; ``paused=False``: it has none, nothing to write)."""
     if not report.fetch_complete:
         report.status = FAILED
         report.error = (
@@ -506,6 +573,8 @@ def conclude(report: RunReport, *, first_sync: bool, store: Store) -> None:
         return
     if first_sync:
         district_store.mark_first_sync(report.district_id, store)
+    if paused and report.mode == "full" and not report.deferred:
+        district_store.clear_paused_since(report.district_id, store)  # R16
     report.status = SUCCEEDED
 
 
@@ -683,5 +752,7 @@ def emit_run_metrics(metrics: Metrics, report: RunReport) -> None:
         metrics.add_metric(name="SyncFailed", unit=MetricUnit.Count, value=1)
     if report.status == HELD:
         metrics.add_metric(name="SyncHeld", unit=MetricUnit.Count, value=1)
+    if report.status == runs.PAUSED:  # R16: a paused slot is no failure
+        metrics.add_metric(name="SyncPaused", unit=MetricUnit.Count, value=1)
     metrics.add_metric(name="RosterWrites", unit=MetricUnit.Count, value=report.roster_writes)
     metrics.add_metric(name="DataQualityIssues", unit=MetricUnit.Count, value=len(report.issues))
