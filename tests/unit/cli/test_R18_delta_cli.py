@@ -95,3 +95,5 @@ def test_R18_sync_delta_before_any_full_sync_is_refused_and_recorded(
     record = json.loads(out)
     assert code == 1 and record["status"] == "failed" and record["mode"] == "delta"
     assert "a delta sync is refused until a full sync has succeeded" in record["error"]
+    code, out, _ = cli(capsys, "runs", "r18")
+    assert code == 0 and "\tfailed\tmanual\t" in out and "\tmode delta" in out  # the run record's mode

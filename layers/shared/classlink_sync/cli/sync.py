@@ -153,6 +153,8 @@ def _runs(args: argparse.Namespace) -> int:
         writes = "-" if r.roster_writes is None else r.roster_writes
         line = f"{r.run_id}\t{r.status}\t{r.trigger}\tissues {r.issue_count}\twrites {writes}\t{r.started}"
         shown = progress_text(r.progress, running=r.status == "running")
+        if r.mode != "full":  # R18 delta, R17 undo
+            line += f"\tmode {r.mode}"
         if r.deferred:  # R16/R18: removals left for the next normal full sync
             line += f"\tdeferred {r.deferred}"
         if r.reason:  # R16: a paused slot and why
