@@ -94,7 +94,9 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     today = schedule.slot_date(tz=schedule_timezone(), now=clock())
     logger.append_keys(sync_date=today, trigger=schedule.trigger)
 
-    result = dispatch_due_districts(today=today, trigger=schedule.trigger)
+    # R16: each district's date is the firing in its own time zone (a staff-named date is as given).
+    moment = None if schedule.date is not None else (schedule.scheduled_time or clock())
+    result = dispatch_due_districts(today=today, trigger=schedule.trigger, moment=moment)
 
     due, sent, skipped = _count(result.due), _count(result.sent), _count(result.skipped)
     not_sent = getattr(result, "failed", ())  # claimed, but SQS refused the message

@@ -27,7 +27,7 @@ def test_R16_paused_slots_are_counted_and_are_no_failure(
 ) -> None:
     monkeypatch.delenv("SCHEDULE_TIMEZONE", raising=False)
     module = handler_loader("dispatcher")
-    monkeypatch.setattr(module, "dispatch_due_districts", lambda *, today, trigger: PausedResult())
+    monkeypatch.setattr(module, "dispatch_due_districts", lambda *, today, trigger, moment=None: PausedResult())
     monkeypatch.setattr(module, "clock", lambda: dt.datetime(2030, 7, 1, 12, 0, tzinfo=dt.UTC))
     summary = module.lambda_handler(load_event("schedule.json"), FakeLambdaContext())
     assert summary["paused"] == 1 and summary["sent"] == 1 and summary["failed"] == 0

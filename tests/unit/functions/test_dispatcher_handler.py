@@ -28,8 +28,11 @@ class FakeDispatch:
     result: FakeDispatchResult = field(default_factory=lambda: FakeDispatchResult(due=3, sent=2, skipped=1))
     calls: list[dict[str, str]] = field(default_factory=list)
 
-    def __call__(self, *, today: str, trigger: str) -> FakeDispatchResult:
+    moments: list[dt.datetime | None] = field(default_factory=list)
+
+    def __call__(self, *, today: str, trigger: str, moment: dt.datetime | None = None) -> FakeDispatchResult:
         self.calls.append({"today": today, "trigger": trigger})
+        self.moments.append(moment)
         return self.result
 
 
@@ -56,6 +59,8 @@ def test_both_schedule_shapes_dispatch_the_scheduled_date(
 ) -> None:
     summary = dispatcher.lambda_handler(load_event(event_file), FakeLambdaContext())
     assert fake_dispatch.calls == [{"today": "2026-01-05", "trigger": "schedule"}]
+    # R16: the firing itself, so that each district's date is taken in its own time zone
+    assert fake_dispatch.moments == [dt.datetime(2026, 1, 5, 6, 0, tzinfo=dt.UTC)]
     assert summary == {"date": "2026-01-05", "trigger": "schedule", "due": 3, "sent": 2, "skipped": 1, "failed": 0}
     metrics = emitted_metrics(capsys.readouterr().out)
     assert metrics["SyncsDispatched"] == 2 and metrics["SyncsSkipped"] == 1
@@ -81,6 +86,7 @@ def test_a_redelivered_firing_names_the_same_slot(dispatcher: Any, fake_dispatch
 def test_manual_trigger_with_a_date_override(dispatcher: Any, fake_dispatch: FakeDispatch) -> None:
     dispatcher.lambda_handler({"trigger": "manual", "date": "2026-02-01"}, FakeLambdaContext())
     assert fake_dispatch.calls == [{"today": "2026-02-01", "trigger": "manual"}]
+    assert fake_dispatch.moments == [None]  # a date staff name is every district's date
 
 
 def test_without_a_scheduled_time_the_clock_decides(dispatcher: Any, fake_dispatch: FakeDispatch) -> None:
@@ -117,7 +123,7 @@ def test_production_default_calls_the_core_dispatch(
     seen: list[tuple[str, str]] = []
     dispatch = types.ModuleType("classlink_sync.sync.dispatch")
 
-    def core(*, today: str, trigger: str) -> FakeDispatchResult:
+    def core(*, today: str, trigger: str, moment: dt.datetime | None = None) -> FakeDispatchResult:
         seen.append((today, trigger))
         return FakeDispatchResult(due=0, sent=0, skipped=0)
 

@@ -149,6 +149,29 @@ def test_R16_the_dispatcher_records_a_paused_run_for_a_blacked_out_slot_and_send
     assert len(runs.list_runs("d1", store)) == 1
 
 
+def test_R16_the_dispatcher_takes_each_districts_date_in_its_own_time_zone(store, monkeypatch) -> None:
+    """One firing at 12:00 UTC on June 9 is June 10 in Auckland (blacked out from June 10) and still
+    June 9 in UTC; the message carries the district's own date (R16, R9 end dates)."""
+    sqs, url = queue(monkeypatch)
+    onboard(store, "nz", "18", timezone="Pacific/Auckland")
+    onboard(store, "utc", "19")
+    onboard(store, "la", "20", timezone="America/Los_Angeles")
+    for district in ("nz", "utc", "la"):
+        district_store.add_window(district, "blackouts", "2026-06-10", "2026-08-25", "summer", store)
+    moment = dt.datetime(2026, 6, 9, 12, 0, tzinfo=dt.UTC)
+    result = dispatch_due_districts(today="2026-06-09", store=store, sqs=sqs, moment=moment)
+    assert result.paused == {"nz": "blackout 2026-06-10..2026-08-25: summer"}
+    assert {m["district_id"]: m["date"] for m in messages(sqs, url)} == {"la": "2026-06-09", "utc": "2026-06-09"}
+    [run] = runs.list_runs("nz", store)
+    assert run.reason == "blackout 2026-06-10..2026-08-25: summer (slot 2026-06-10)"
+    # the next day's firing, 06:00 UTC on June 10, is still June 9 in Los Angeles: it syncs
+    later = dispatch_due_districts(
+        today="2026-06-10", store=store, sqs=sqs, moment=dt.datetime(2026, 6, 10, 6, 0, tzinfo=dt.UTC)
+    )
+    assert set(later.paused) == {"nz", "utc"} and later.sent == ["la"]
+    assert [m["date"] for m in messages(sqs, url)] == ["2026-06-09"]
+
+
 def test_R16_a_blackout_spanning_the_summer_gives_paused_runs_then_holds_the_first_sync_that_removes(
     store, monkeypatch
 ) -> None:

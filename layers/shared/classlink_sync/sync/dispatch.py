@@ -10,7 +10,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from classlink_sync.rules.calendar import paused_reason
+from classlink_sync.rules.calendar import local_day, paused_reason
 from classlink_sync.store import districts as district_store
 from classlink_sync.store import locks, runs
 from classlink_sync.store.context import Store, resolve
@@ -41,16 +41,24 @@ class DispatchResult:
 
 
 def record_paused_slot(
-    district: district_store.District, today: str, reason: str, claimant: str, result: DispatchResult, store: Store
+    district: district_store.District,
+    today: str,
+    reason: str,
+    claimant: str,
+    result: DispatchResult,
+    store: Store,
+    *,
+    slot: str | None = None,
 ) -> None:
     """R16: the claimed slot of a paused or blacked-out district becomes a ``paused`` run (no fetch,
     no writes, no failure), and the district remembers its first paused slot (``paused_since``) for
-    the hold after a long pause. A failure to record frees the slot for the schedule's retry."""
+    the hold after a long pause. ``today``: the district's date; ``slot``: the slot's name, when
+    it differs. A failure to record frees the slot for the schedule's retry."""
     try:
         runs.record_paused(district.district_id, today, reason, store, trigger="schedule")
         district_store.mark_paused_since(district.district_id, today, store)
     except Exception as exc:
-        locks.release_slot(district.district_id, today, claimant, store)
+        locks.release_slot(district.district_id, slot or today, claimant, store)
         result.failed[district.district_id] = f"R16: could not record the paused slot: {type(exc).__name__}: {exc}"
         return
     result.paused[district.district_id] = reason
@@ -63,28 +71,39 @@ def sqs_client(store: Store) -> Any:
 
 
 def dispatch_due_districts(
-    *, today: str, trigger: str = "schedule", store: Store | None = None, sqs: Any = None
+    *,
+    today: str,
+    trigger: str = "schedule",
+    store: Store | None = None,
+    sqs: Any = None,
+    moment: dt.datetime | None = None,
 ) -> DispatchResult:
     """Claim today's slot of every enabled district and send one sync message each (R14).
 
     A district before its enable date is skipped (R1); a slot already claimed is skipped. A send
     that SQS refuses is reported in ``failed`` with the district named, and raised by the caller.
-    R16: a district whose slot date falls in its pause or a blackout gets no message: its claimed
-    slot is recorded as a ``paused`` run with the reason (``paused``). The slot date is ``today``,
-    the schedule's date, taken as the district's date (docs/rules.md R16).
+    R16: a district whose date falls in its pause or a blackout gets no message: its claimed slot
+    is recorded as a ``paused`` run with the reason (``paused``).
+
+    ``today`` names the slot (the schedule's date, R14). The district's own date is the firing
+    ``moment`` in the district's time zone (R16: its ranges are in its time zone; R1: its enable
+    date); it is the date its sync message carries, which the service checks again and plans for
+    (R9 end dates). Without a ``moment`` (staff naming a date) it is ``today``.
     """
     store = resolve(store)
     queue_url = store.settings.require("sync_queue_url")
-    date = dt.date.fromisoformat(today)
     result = DispatchResult(date=today)
     claimant = f"dispatch:{trigger}"
+    dates: dict[str, str] = {}
     for district in sorted(district_store.list_districts(store), key=lambda d: d.district_id):
-        if not district.enabled_on(date):
+        day = dt.date.fromisoformat(today) if moment is None else local_day(moment, district.timezone)
+        dates[district.district_id] = day.isoformat()
+        if not district.enabled_on(day):
             result.skipped[district.district_id] = f"R1: daily sync enabled from {district.enable_from.isoformat()}"
         elif not locks.claim_slot(district.district_id, today, store, claimant=claimant):
             result.skipped[district.district_id] = f"R14: already dispatched for {today}"
-        elif (reason := paused_reason(district, date)) is not None:
-            record_paused_slot(district, today, reason, claimant, result, store)  # R16
+        elif (reason := paused_reason(district, day)) is not None:
+            record_paused_slot(district, day.isoformat(), reason, claimant, result, store, slot=today)  # R16
         else:
             result.due.append(district.district_id)
     sqs = sqs or sqs_client(store)
@@ -93,7 +112,7 @@ def dispatch_due_districts(
         entries = [
             {
                 "Id": str(i),
-                "MessageBody": SyncRequest(district_id=d, date=today, trigger="schedule").to_json(),
+                "MessageBody": SyncRequest(district_id=d, date=dates[d], trigger="schedule").to_json(),
             }
             for i, d in enumerate(batch)
         ]
