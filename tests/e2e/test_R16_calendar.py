@@ -78,7 +78,7 @@ def test_R16_a_blackout_spanning_the_summer_gives_paused_runs_then_holds_the_fir
     held = district.last_run()
     assert held.status == "held" and district.export() == before
     reasons = district.report(held)["guard_reasons"]
-    assert any("a pause of 77 days (paused since 2026-06-10)" in r and "R16" in r for r in reasons), reasons
+    assert any("a pause of 77 days (2026-06-10..2026-08-25)" in r and "R16" in r for r in reasons), reasons
 
     outcome = run_sync(
         SyncRequest(district_id=district.district_id, date="2026-08-26", trigger="approve", approve_run_id=held.run_id)

@@ -152,3 +152,21 @@ def test_R16_ranges_are_added_listed_and_removed(
     assert cli(capsys, command, "r16", "remove", "--from", "2026-12-21", "--until", "2027-01-01")[0] == 0
     assert getattr(get_district("r16", store), attribute) == ()
     assert "  none" in cli(capsys, command, "r16", "list")[1]
+
+
+def test_R16_a_staff_sync_without_date_is_for_the_districts_own_today(
+    store: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """UTC+14 and UTC-11 are always a calendar day apart or more: each district's today is its own."""
+    from classlink_sync.cli.sync import sync_date
+    from classlink_sync.rules.calendar import local_day
+
+    for district, tenant, zone in (("kiri", "9141", "Pacific/Kiritimati"), ("pago", "9142", "Pacific/Pago_Pago")):
+        argv = [a if a != "r16" else district for a in ADD]
+        argv[argv.index("--tenant-id") + 1] = tenant
+        assert cli(capsys, *argv, "--timezone", zone)[0] == 0
+    kiri, pago = sync_date(None, "kiri"), sync_date(None, "pago")
+    assert kiri > pago
+    assert kiri == local_day(dt.datetime.now(dt.UTC), "Pacific/Kiritimati").isoformat()
+    assert sync_date(None, "nowhere") == dt.datetime.now(dt.UTC).date().isoformat()  # unknown: UTC
+    assert sync_date("2026-06-10", "kiri") == "2026-06-10"  # a date staff name is as given

@@ -115,6 +115,23 @@ def test_R18_districts_without_a_cadence_or_not_ready_get_no_delta(store, queue)
     assert result.skipped["paused"].startswith("R16")
 
 
+def test_R18_R14_a_district_whose_sync_holds_the_lease_gets_no_delta_this_slot(store, queue) -> None:
+    """The nightly full sync (or a long delta, an undo) still runs: the slot's delta is skipped, not
+    queued to find the district busy and end in the DLQ; once the lease expires deltas go on."""
+    from classlink_sync.store import locks
+
+    sqs, url = queue
+    onboard(store, "busy")
+    district_store.set_delta("busy", cadence.cadence("60m", "07-18"), store)
+    moment = at("2026-05-04T14:00:00Z")
+    assert locks.take_lease("busy", "run-full", 3600, store, clock=lambda: moment.timestamp() - 60) is not None
+    result = dispatch_delta_syncs(moment=moment, store=store, sqs=sqs)
+    assert result.sent == [] and drain(sqs, url) == []
+    assert result.skipped["busy"].startswith("R14") and "run-full" in result.skipped["busy"]
+    after = dispatch_delta_syncs(moment=at("2026-05-04T15:30:00Z"), store=store, sqs=sqs)  # lease expired
+    assert after.sent == ["busy"]
+
+
 def test_R18_delta_off_switches_the_cadence_off_and_show_prints_it(store, queue) -> None:
     onboard(store, "d1")
     district_store.set_delta("d1", cadence.cadence("2h", "07-18"), store)

@@ -97,8 +97,22 @@ def test_R16_additions_only_is_a_separate_question_from_pausing() -> None:
 def test_R16_a_pause_of_more_than_14_days_holds_the_first_sync() -> None:
     assert calendar.long_pause(None, d("2026-08-26")) is None
     assert calendar.long_pause("2026-06-10", d("2026-06-24")) is None  # 14 days: not more than 14
-    assert calendar.long_pause("2026-06-10", d("2026-06-25")) == "a pause of 15 days (paused since 2026-06-10)"
-    assert calendar.long_pause(d("2026-06-10"), d("2026-08-26")) == "a pause of 77 days (paused since 2026-06-10)"
+    assert calendar.long_pause("2026-06-10", d("2026-06-25")) == "a pause of 15 days (2026-06-10..2026-06-24)"
+    assert calendar.long_pause(d("2026-06-10"), d("2026-08-26")) == "a pause of 77 days (2026-06-10..2026-08-25)"
+    # with the latest paused slot kept, the pause is first..last slot, whatever the sync's date
+    summer = calendar.long_pause("2026-06-10", d("2026-09-02"), "2026-08-25")
+    assert summer == "a pause of 77 days (2026-06-10..2026-08-25)"
+
+
+def test_R16_only_paused_days_count_and_a_sync_inside_the_pause_is_not_after_it() -> None:
+    # a one-day blackout, then syncs that failed or were held for 18 days: that is no long pause
+    assert calendar.long_pause("2026-06-01", d("2026-06-20"), "2026-06-01") is None
+    assert (
+        calendar.long_pause("2026-06-01", d("2026-06-16"), "2026-06-15")
+        == "a pause of 15 days (2026-06-01..2026-06-15)"
+    )
+    # a staff sync dated inside a long pause (before its latest paused slot) is not the sync after it
+    assert calendar.long_pause("2026-06-10", d("2026-07-01"), "2026-08-25") is None
 
 
 def test_R16_ranges_are_added_sorted_refused_when_overlapping_and_removed_by_their_dates() -> None:

@@ -185,7 +185,8 @@ def test_R16_a_blackout_spanning_the_summer_gives_paused_runs_then_holds_the_fir
         }
     assert messages(sqs, url) == []
     assert [r.status for r in runs.list_runs("d1", store)] == ["paused", "paused", "paused", "succeeded"]
-    assert district_store.get_district("d1", store).paused_since == "2026-06-10"
+    kept = district_store.get_district("d1", store)
+    assert (kept.paused_since, kept.paused_last) == ("2026-06-10", "2026-08-25")  # the pause: first..last slot
 
     # After the summer the district's data shrank by one student: under R10's thresholds, but the
     # first sync after a blackout of more than 14 days is held if it would remove anything.
@@ -194,7 +195,7 @@ def test_R16_a_blackout_spanning_the_summer_gives_paused_runs_then_holds_the_fir
     held = sync(store, "2026-08-26", 29)
     assert held.status == "held"
     assert METER.writes(roster_tables(store.settings)) == 0 and export_district("d1", store) == before
-    assert any("a pause of 77 days (paused since 2026-06-10)" in r and "R16" in r for r in held.report.guard_reasons)
+    assert any("a pause of 77 days (2026-06-10..2026-08-25)" in r and "R16" in r for r in held.report.guard_reasons)
 
     approved = sync(store, "2026-08-26", 29, trigger="approve", approve_run_id=held.run_id)
     assert approved.status == "succeeded" and approved.report.counts["user"]["deactivate"] == 1
@@ -283,3 +284,21 @@ def test_R16_store_changes_are_checked_and_need_a_district(store) -> None:
         district_store.add_window("d1", "additions_only", "2026-09-10", "2026-09-12", None, store)
     assert district_store.remove_window("d1", "additions_only", "2026-09-01", "2026-09-10", store) == []
     assert district_store.get_district("d1", store).additions_only == ()
+
+
+def test_R16_a_sync_dated_before_the_latest_paused_slot_does_not_end_the_pause(store) -> None:
+    """A staff sync dated before the pause's latest slot (``--date``) applies, but the pause goes on:
+    the first sync after it is still held if it removes anything."""
+    onboard(store)
+    assert sync(store, "2026-06-01", 30).status == "succeeded"
+    for day in ("2026-06-10", "2026-06-20", "2026-06-30"):
+        district_store.mark_paused_since("d1", day, store)
+    assert sync(store, "2026-06-05", 30).status == "succeeded"  # dated before the pause ended
+    kept = district_store.get_district("d1", store)
+    assert (kept.paused_since, kept.paused_last) == ("2026-06-10", "2026-06-30")
+    held = sync(store, "2026-07-01", 29)
+    assert held.status == "held" and any("a pause of 21 days" in r for r in held.report.guard_reasons)
+    approved = sync(store, "2026-07-01", 29, trigger="approve", approve_run_id=held.run_id)
+    assert approved.status == "succeeded"
+    kept = district_store.get_district("d1", store)
+    assert (kept.paused_since, kept.paused_last) == (None, None)  # the sync after the pause ended it

@@ -307,6 +307,7 @@ def test_R17_a_queued_undo_refused_meanwhile_is_a_failed_undo_run_naming_the_blo
     request = SyncRequest(district_id="d1", date=TODAY, trigger="undo", undo_run_id=second.run_id)
     outcome = run_sync(request, store=store)
     assert outcome.status == "failed" and third.run_id in (outcome.report.error or "")
+    assert outcome.refused  # the worker takes the message as done: no SQS retry, no DLQ
     record = runs.get_run("d1", outcome.run_id, store)
     assert (record.trigger, record.mode, record.undoes, record.status) == ("undo", "undo", second.run_id, "failed")
     assert record.roster_writes == 0 and third.run_id in (record.error or "")
@@ -314,3 +315,48 @@ def test_R17_a_queued_undo_refused_meanwhile_is_a_failed_undo_run_naming_the_blo
     assert export_district("d1", store) == before
     assert undo_run("d1", third.run_id, store).status == "succeeded"  # the failed undo run blocks nothing
     assert undo_run("d1", second.run_id, store).status == "succeeded"
+
+
+def test_R17_a_blocking_run_behind_a_thousand_later_runs_still_blocks(store) -> None:
+    """Every later run is checked, however many (a district with deltas every 15 minutes makes about
+    a hundred runs a day): the run that touched the same records is found behind 1,001 others."""
+    onboard(store)
+    sync(store, titled(3, "French 1"))
+    second = sync(store, titled(3, "Spanish 1"))
+    third = sync(store, titled(3, "German 1"))
+    for n in range(1001):
+        runs.record_paused("d1", TODAY, f"filler {n}", store)
+    assert len(runs.list_runs_since("d1", second.report.started_at, store)) == 1003
+    with pytest.raises(UndoRefused, match=third.run_id) as refused:
+        undo_run("d1", second.run_id, store)
+    assert refused.value.blocking == [third.run_id]
+
+
+def test_R17_a_killed_run_is_still_running_until_its_lease_expires_then_undone_as_abandoned(store, monkeypatch) -> None:
+    """A run killed mid-apply stays ``running`` on its record until a sync takes its lease over; an
+    undo says it is still running while its lease may still be live, and undoes it (its journal
+    names what it may have written) once the lease has expired (R14)."""
+    import time
+
+    onboard(store)
+    sync(store, titled(3, "French 1"))
+    before = export_district("d1", store)
+
+    def killed(op: str, kwargs: dict, send):  # the process dies at its first roster batch
+        if op == "BatchWriteItem":
+            raise KeyboardInterrupt
+        return send(op, kwargs)
+
+    store.calls.interceptor = killed
+    with pytest.raises(KeyboardInterrupt):
+        sync(store, titled(3, "Spanish 1"))
+    store.calls.interceptor = None
+    run = runs.list_runs("d1", store)[0]
+    assert run.status == "running"
+    with pytest.raises(UndoRefused, match="still running"):
+        undo_run("d1", run.run_id, store)
+    later = time.time() + 2000  # past any sync's lease
+    monkeypatch.setattr(time, "time", lambda: later)
+    outcome = undo_run("d1", run.run_id, store)
+    assert outcome.status == "succeeded" and outcome.target == run.run_id
+    assert export_district("d1", store) == before

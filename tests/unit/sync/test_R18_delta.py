@@ -154,6 +154,18 @@ def test_R18_delta_starts_at_the_last_successful_start_less_the_overlap(synced) 
     assert delta.delta_since("d1", synced, overlap=dt.timedelta(0)) == started
 
 
+def test_R18_an_undo_run_does_not_move_where_a_delta_starts(synced) -> None:
+    """An undo (R17) read nothing from ClassLink: a change made in ClassLink before it would be
+    missed by every delta after it if T came from the undo run."""
+    from classlink_sync.sync.undo import undo_run
+
+    last = runs.list_runs("d1", synced)[0]
+    assert undo_run("d1", last.run_id, synced).status == "succeeded"
+    assert runs.list_runs("d1", synced)[0].mode == "undo"
+    started = dt.datetime.fromisoformat(last.started.replace("Z", "+00:00"))
+    assert delta.delta_since("d1", synced) == started - dt.timedelta(minutes=15)
+
+
 def test_R18_delta_without_a_successful_sync_is_refused(store) -> None:
     onboard(store)
     with pytest.raises(delta.DeltaRefused, match="no successful sync"):

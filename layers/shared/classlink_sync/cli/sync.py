@@ -52,9 +52,21 @@ def _prepare() -> None:
     prepare_environment()
 
 
-def sync_date(value: str | None) -> str:
+def sync_date(value: str | None, district_id: str | None = None) -> str:
+    """``--date``, else today: in the district's time zone when ``district_id`` is given and known
+    (R16: its pause and blackout ranges are its dates), else UTC."""
     if value is None:
-        return dt.datetime.now(dt.UTC).date().isoformat()
+        now = dt.datetime.now(dt.UTC)
+        if district_id is not None:
+            from classlink_sync.errors import DistrictNotFound
+            from classlink_sync.rules.calendar import local_day
+            from classlink_sync.store.districts import get_district
+
+            try:
+                return local_day(now, get_district(district_id).timezone).isoformat()
+            except DistrictNotFound:
+                pass  # the sync names the unknown district itself
+        return now.date().isoformat()
     try:
         return dt.date.fromisoformat(value).isoformat()
     except ValueError as exc:
@@ -108,7 +120,7 @@ def _sync(args: argparse.Namespace) -> int:
 
     request = SyncRequest(
         district_id=args.district_id,
-        date=sync_date(args.date),
+        date=sync_date(args.date, args.district_id),
         trigger="manual",
         dry_run=args.dry_run,
         mode="delta" if args.delta else "full",  # R18
@@ -121,7 +133,10 @@ def _approve(args: argparse.Namespace) -> int:
     from classlink_sync.sync.messages import SyncRequest
 
     request = SyncRequest(
-        district_id=args.district_id, date=sync_date(None), trigger="approve", approve_run_id=args.run_id
+        district_id=args.district_id,
+        date=sync_date(None, args.district_id),
+        trigger="approve",
+        approve_run_id=args.run_id,
     )
     return _run(request, args.json)
 

@@ -203,14 +203,26 @@ def additions_only_reason(district: Windows, day: dt.date) -> str | None:
     return None
 
 
-def long_pause(paused_since: str | dt.date | None, day: dt.date) -> str | None:
-    """R16: when the district's first paused slot since its last applied sync (``paused_since``) is
-    more than ``LONG_PAUSE_DAYS`` days before ``day``, the why of holding any removal (R10, the
-    planner's ``hold_removals``); else None."""
+def long_pause(
+    paused_since: str | dt.date | None, day: dt.date, paused_last: str | dt.date | None = None
+) -> str | None:
+    """R16: the why of holding any removal (R10, the planner's ``hold_removals``) when ``day`` is
+    after a pause of more than ``LONG_PAUSE_DAYS`` days: from the district's first paused slot since
+    its last applied sync (``paused_since``) to its latest (``paused_last``), both included. Days
+    when syncs failed or were held are not pause. Without ``paused_last`` (kept before it was), the
+    pause is taken to run up to the day before ``day``. None otherwise (a sync dated inside the
+    pause ends nothing)."""
     if not paused_since:
         return None
-    since = paused_since if isinstance(paused_since, dt.date) else dt.date.fromisoformat(str(paused_since)[:10])
-    days = (day - since).days
+    since = _as_day(paused_since)
+    last = _as_day(paused_last) if paused_last else day - dt.timedelta(days=1)
+    if day <= last:
+        return None
+    days = (last - since).days + 1
     if days <= LONG_PAUSE_DAYS:
         return None
-    return f"a pause of {days} days (paused since {since.isoformat()})"
+    return f"a pause of {days} days ({since.isoformat()}..{last.isoformat()})"
+
+
+def _as_day(value: str | dt.date) -> dt.date:
+    return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value)[:10])

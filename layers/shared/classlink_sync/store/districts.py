@@ -53,6 +53,7 @@ class District:
     additions_only: tuple[dict[str, Any], ...] = ()  # R16: [{"from", "until", "reason"}]
     delta: dict[str, Any] | None = None  # R18: {"every_minutes", "from_hour", "until_hour"}; None: off
     paused_since: str | None = None  # R16: the first paused slot since the last applied sync
+    paused_last: str | None = None  # R16: the latest paused slot since then
 
     @property
     def reset_done(self) -> bool:
@@ -110,6 +111,7 @@ def _district(item: Any) -> District:
         additions_only=tuple(dict(a) for a in item.additions_only or ()),
         delta=dict(item.delta) if item.delta else None,
         paused_since=item.paused_since,
+        paused_last=item.paused_last,
     )
 
 
@@ -402,28 +404,40 @@ def remove_window(
 
 
 def mark_paused_since(district_id: str, date: str, store: Store | None = None) -> None:
-    """R16: remember the district's first paused slot since its last applied sync (kept if set)."""
+    """R16: remember the district's first paused slot since its last applied sync (kept if set) and
+    its latest (``paused_last``, moved only forward), which together measure the pause."""
+    from classlink_sync.store.dynamo import error_code
+
     store = resolve(store)
     District_ = store.models.District
-    attr = District_.paused_since
+    attr, last = District_.paused_since, District_.paused_last
+    item = District_(pk=f"district#{district_id}")
     try:
-        District_(pk=f"district#{district_id}").update(actions=[attr.set(attr | date)], condition=District_.pk.exists())
+        item.update(actions=[attr.set(attr | date)], condition=District_.pk.exists())
     except Exception as exc:
-        from classlink_sync.store.dynamo import error_code
-
         if error_code(exc) == "ConditionalCheckFailedException":
             raise DistrictNotFound(f"no district {district_id!r}") from None
         raise
+    try:
+        item.update(actions=[last.set(date)], condition=last.does_not_exist() | (last < date))
+    except Exception as exc:
+        if error_code(exc) != "ConditionalCheckFailedException":  # a later slot is already kept
+            raise
 
 
-def clear_paused_since(district_id: str, store: Store | None = None) -> bool:
-    """R16: a sync applied: the next pause counts from its own first slot. False when nothing was set
-    (a conditional write: no change, no error)."""
+def clear_paused_since(district_id: str, store: Store | None = None, *, after: str | None = None) -> bool:
+    """R16: a sync applied: the next pause counts from its own first slot. ``after``: the applied
+    sync's date; the pause is ended only by a sync dated after its latest paused slot (a staff sync
+    dated before or inside it ends nothing). False when nothing was cleared (a conditional write:
+    no change, no error)."""
     store = resolve(store)
     District_ = store.models.District
+    condition = District_.paused_since.exists()
+    if after is not None:
+        condition &= District_.paused_last.does_not_exist() | (District_.paused_last < after)
     try:
         District_(pk=f"district#{district_id}").update(
-            actions=[District_.paused_since.remove()], condition=District_.paused_since.exists()
+            actions=[District_.paused_since.remove(), District_.paused_last.remove()], condition=condition
         )
     except Exception as exc:
         from classlink_sync.store.dynamo import error_code

@@ -177,6 +177,7 @@ class DistrictItem(Model):
     additions_only = JSONAttribute(null=True)  # R16: [{"from", "until", "reason"}]
     delta = JSONAttribute(null=True)  # R18: {"every_minutes", "from_hour", "until_hour"}; None: off
     paused_since = UnicodeAttribute(null=True)  # R16: date of the first paused slot since the last applied sync
+    paused_last = UnicodeAttribute(null=True)  # R16: date of the latest paused slot since then
 
 
 class TenantItem(Model):

@@ -407,6 +407,20 @@ def list_runs(district_id: str, store: Store | None = None, *, limit: int = 50) 
     return [replace(r, progress=progress.get(r.run_id)) for r in records]
 
 
+def list_runs_since(district_id: str, started: str, store: Store | None = None) -> list[RunRecord]:
+    """Every run of the district that started at or after ``started`` (ISO), newest first: all pages
+    of the ``by_start`` index, however many (R17: an undo checks every later run, and a district
+    with delta syncs every 15 minutes makes about a hundred runs a day)."""
+    store = resolve(store)
+    Run = store.models.Run
+    query = Run.by_start.query(district_id, Run.started >= started, scan_index_forward=False)
+    keys = [(i.district_id, i.run_id) for i in query]
+    if not keys:
+        return []
+    found = {(i.district_id, i.run_id): i for i in Run.batch_get(keys)}
+    return [_record(found[k]) for k in keys if k in found]
+
+
 def load_report(record: RunRecord, store: Store | None = None) -> dict[str, Any]:
     """The full report JSON of a finished run."""
     store = resolve(store)

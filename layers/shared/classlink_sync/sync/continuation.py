@@ -590,7 +590,7 @@ def _finish_continued(
     report.roster_writes = sum(checkpoint.written.values())
     extra = {**state.extra, "apply": apply_summary(state.totals), "continuation": {"invocations": hop + 1}}
     if report.status != FAILED:
-        service.conclude(report, first_sync=state.first_sync, store=store)
+        service.conclude(report, first_sync=state.first_sync, store=store, day=state.request.get("date"))
     progress = {**state.progress, "stage": "ended", "hop": hop, "invocations": hop + 1, "updated": _now_iso()}
     progress["written"] = report.roster_writes
     try:

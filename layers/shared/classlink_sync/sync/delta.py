@@ -89,13 +89,14 @@ class DeltaRefused(ClassLinkSyncError, RuntimeError):
 
 
 def last_success(district_id: str, store: Store) -> tuple[dt.datetime, str] | None:
-    """The start and id of the district's last successful run (full or delta, R18), or None."""
+    """The start and id of the district's last successful run that read ClassLink (full or delta,
+    R18), or None. An undo run (R17) read nothing from ClassLink: it never moves T."""
     from classlink_sync.report import SUCCEEDED
     from classlink_sync.store import runs
 
     for limit in (10, RUNS_SEARCHED):  # the last success is nearly always among the last few runs
         for run in runs.list_runs(district_id, store, limit=limit):
-            if run.status == SUCCEEDED and run.started:
+            if run.status == SUCCEEDED and run.started and run.mode in ("full", "delta"):
                 started = dt.datetime.fromisoformat(run.started.replace("Z", "+00:00"))
                 return (started if started.tzinfo else started.replace(tzinfo=dt.UTC)), run.run_id
     return None

@@ -46,6 +46,16 @@ def _why_not(district: district_store.District, local: dt.datetime) -> str | Non
     return None
 
 
+def _busy(district_id: str, moment: dt.datetime, store: Store) -> str | None:
+    """R14: a sync of the district holds its lease (the nightly full sync, a long delta, an undo):
+    this slot's delta is skipped, not queued to wait (it would only find the district busy, be
+    retried and end in the DLQ); the next slot reads from the last success, so nothing is lost."""
+    lease = locks.read_lease(district_id, store)
+    if lease is None or not lease.holder or lease.expired(moment.timestamp()):
+        return None
+    return f"R14: a sync of the district is running ({lease.holder}); the next slot catches up"
+
+
 def dispatch_delta_syncs(
     *, moment: dt.datetime, trigger: str = "schedule", store: Store | None = None, sqs: Any = None
 ) -> DispatchResult:
@@ -64,7 +74,7 @@ def dispatch_delta_syncs(
         if slot is None:
             continue
         label = cadence_rules.slot_label(slot)
-        why = _why_not(district, local)
+        why = _why_not(district, local) or _busy(district.district_id, moment, store)
         if why is not None:
             result.skipped[district.district_id] = why
         elif not locks.claim_slot(district.district_id, label, store, claimant=claimant):

@@ -132,6 +132,9 @@ class SyncOutcome:
     hop: int | None = None
     superseded: bool = False
     ended: bool = False
+    # R17: a queued undo that was refused (recorded as a failed undo run naming why): a decision,
+    # not a fault, so the message is done (delivering it again would be refused again).
+    refused: bool = False
 
     @property
     def status(self) -> str:
@@ -300,7 +303,7 @@ def calendar_planner(request: SyncRequest, district: district_store.District) ->
     return functools.partial(
         make_plan,
         defer_removals=calendar.additions_only_reason(district, day),
-        hold_removals=calendar.long_pause(district.paused_since, day),
+        hold_removals=calendar.long_pause(district.paused_since, day, district.paused_last),
     )
 
 
@@ -492,7 +495,13 @@ def _sync(
             f"apply reached the time budget after {done} of {result.chunks_total} chunks; "
             "the next run re-plans and writes only what is still missing"
         )
-    conclude(report, first_sync=not district.first_sync_done, store=store, paused=district.paused_since is not None)
+    conclude(
+        report,
+        first_sync=not district.first_sync_done,
+        store=store,
+        paused=district.paused_since is not None,
+        day=request.date,
+    )
     return plan
 
 
@@ -559,11 +568,12 @@ def write_run_journal(
     return write_journal(plan.district_id, run_id, journal_entries(plan, holdings), store, approves=approves)
 
 
-def conclude(report: RunReport, *, first_sync: bool, store: Store, paused: bool = True) -> None:
+def conclude(report: RunReport, *, first_sync: bool, store: Store, paused: bool = True, day: str | None = None) -> None:
     """The status of a run whose apply completed: failed after an incomplete fetch (R9: what was
     read was applied, nothing removed), otherwise succeeded (and the district's first sync done).
     R16: a full sync that succeeded deferring nothing ends the district's pause count
-    (``paused_since``; ``paused=False``: it has none, nothing to write)."""
+    (``paused_since``; ``paused=False``: it has none, nothing to write) if ``day`` (its date) is after
+    the latest paused slot."""
     if not report.fetch_complete:
         report.status = FAILED
         report.error = (
@@ -574,7 +584,7 @@ def conclude(report: RunReport, *, first_sync: bool, store: Store, paused: bool 
     if first_sync:
         district_store.mark_first_sync(report.district_id, store)
     if paused and report.mode == "full" and not report.deferred:
-        district_store.clear_paused_since(report.district_id, store)  # R16
+        district_store.clear_paused_since(report.district_id, store, after=day)  # R16
     report.status = SUCCEEDED
 
 

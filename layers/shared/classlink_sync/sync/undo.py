@@ -51,8 +51,6 @@ TRIGGER = "undo"
 MODE = "undo"
 # Statuses of a run that may have written roster data (its journal says what).
 UNDOABLE = frozenset({SUCCEEDED, FAILED, runs.ABANDONED})
-# Later runs looked at for blocking changes (30 days of hourly delta syncs fit).
-LATER_RUNS_LIMIT = 1000
 
 if TYPE_CHECKING:
     from classlink_sync.sync.messages import SyncRequest
@@ -96,7 +94,7 @@ def _started(record: runs.RunRecord) -> dt.datetime:
 
 def _approving_run(district_id: str, held: runs.RunRecord, store: Store) -> runs.RunRecord:
     """R10: the run that approved ``held`` (trigger ``approve``, its journal's ``approves``)."""
-    for record in reversed(runs.list_runs(district_id, store, limit=LATER_RUNS_LIMIT)):  # oldest first
+    for record in reversed(runs.list_runs_since(district_id, held.started, store)):  # oldest first
         if record.trigger != "approve" or record.started < held.started:
             continue
         try:
@@ -125,6 +123,10 @@ def resolve_target(
         raise UndoRefused(f"R17: run {record.run_id} is an undo run; undo runs are not undone (sync again instead)")
     if record.undone_by:
         raise UndoRefused(f"R17: run {record.run_id} was already undone by run {record.undone_by}")
+    if record.status == runs.RUNNING:
+        record = _seen(record, store)
+        if record.status == runs.RUNNING:
+            raise UndoRefused(f"R17: run {record.run_id} is still running; undo it once it has ended")
     if record.status not in UNDOABLE:
         raise UndoRefused(
             f"R17: run {record.run_id} is {record.status}; only a succeeded or approved run can be undone "
@@ -146,12 +148,23 @@ def resolve_target(
     return record, journal
 
 
+def _seen(record: runs.RunRecord, store: Store) -> runs.RunRecord:
+    """A run still recorded ``running`` as ``runs`` shows it: ``abandoned`` once its lease expired
+    (killed or crashed, R14; it may have written part of its plan, which its journal names)."""
+    import time
+
+    from classlink_sync.sync.service import LEASE_SECONDS
+
+    lease = locks.read_lease(record.district_id, store)
+    return runs.seen_status(record, lease, now=time.time(), max_run_seconds=LEASE_SECONDS)
+
+
 def blocking_runs(district_id: str, target: runs.RunRecord, journal: Journal, store: Store | None = None) -> list[str]:
     """The later runs that changed one of ``journal``'s records and are not undone, newest first."""
     store = resolve(store)
     keys = journal.keys()
     blocking = []
-    for record in runs.list_runs(district_id, store, limit=LATER_RUNS_LIMIT):  # newest first
+    for record in runs.list_runs_since(district_id, target.started, store):  # newest first, every later run
         if record.run_id == target.run_id or record.started < target.started:
             continue
         if record.mode == MODE or record.undone_by:
@@ -261,7 +274,19 @@ def _undo_as_run(
     today: str,
     deadline: float | None,
 ) -> UndoOutcome:
-    from classlink_sync.sync.service import APPLY_CHUNK_SIZE, finish_record, write_run_journal
+    from classlink_sync.sync.service import (
+        APPLY_CHUNK_SIZE,
+        LEASE_SECONDS,
+        RECORD_MARGIN_SECONDS,
+        finish_record,
+        write_run_journal,
+    )
+
+    def keep_lease(_checkpoint: Any) -> None:
+        """R14: the undo holds the district's lease for as long as it writes (a long undo from the
+        command line outlives one lease); losing it stops the undo before its next chunk."""
+        if not locks.renew_lease(district.district_id, undo_id, LEASE_SECONDS, store):
+            raise DistrictBusy(f"R14: undo run {undo_id} lost the lease of district {district.district_id}")
 
     report = _report(district.district_id, undo_id, target.run_id)
     extra: dict[str, Any] = {"undoes": target.run_id, "undone_records": len(journal)}
@@ -272,7 +297,8 @@ def _undo_as_run(
         if not plan.is_empty():
             extra["journal"] = write_run_journal(plan, holdings, undo_id, None, store)
         del holdings
-        result = apply_plan(plan, store, deadline=deadline, chunk_size=APPLY_CHUNK_SIZE)
+        stop_at = None if deadline is None else deadline - RECORD_MARGIN_SECONDS  # time left for the record
+        result = apply_plan(plan, store, deadline=stop_at, chunk_size=APPLY_CHUNK_SIZE, on_checkpoint=keep_lease)
         report.roster_writes = result.total_roster_writes
         report.issues.extend(result.issues)  # R5: a reservation taken between the plan and the write
         extra["apply"] = {"roster_writes": result.roster_writes, "skipped": result.skipped}
@@ -307,7 +333,8 @@ def undo_from_request(
     try:
         outcome = undo_run(request.district_id, request.undo_run_id, store, deadline=deadline, today=request.date)
     except UndoRefused as refused:
-        return SyncOutcome(_refused_run(request.district_id, request.undo_run_id, refused, resolve(store)), None)
+        report = _refused_run(request.district_id, request.undo_run_id, refused, resolve(store))
+        return SyncOutcome(report, None, refused=True)
     if outcome.status == FAILED and raise_on_failure:
         raise SyncFailed(outcome.report)
     return SyncOutcome(outcome.report, outcome.plan)

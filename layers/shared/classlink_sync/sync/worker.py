@@ -139,6 +139,10 @@ def process_message(
         # R20: a late copy of a message: its run ended, or another invocation owns it. Nothing ran.
         logger.info("nothing to do for this message", extra=result)
         return {**result, "noop": True}
+    if getattr(outcome, "refused", False):  # R17: a refused undo is on the record; no retry, no alarm
+        logger.warning("undo refused; recorded as a failed undo run", extra={**result, "error": outcome.report.error})
+        metrics.add_metric(name="UndoRefused", unit=MetricUnit.Count, value=1)
+        return {**result, "refused": True}
     if outcome.status == FAILED:
         raise SyncFailed(outcome.report)  # counted once, by _report_failure
     if outcome.status == continuation.RUNNING:  # R20: continues in follow-up ``hop``
