@@ -232,6 +232,28 @@ def test_S6_S7_S8_a_tenant_administrator_uses_the_portal_in_a_browser(stack: Loc
     assert chrome.find_element(By.ID, "status").text == "Approved"
     shot(chrome, "portal-approved")
 
+    # R17 from the portal: undo the approved run (its approving run's changes), through the queue.
+    before_undo = mine.export()
+    chrome.find_element(By.LINK_TEXT, "Undo this run").click()
+    assert "Undo run" in chrome.find_element(By.TAG_NAME, "h1").text
+    shot(chrome, "portal-undo")
+    chrome.find_element(By.ID, "undo").click()  # not confirmed: refused, nothing queued
+    assert "?done=" not in chrome.current_url or "undo_requested" not in chrome.current_url
+    assert drain_queue(stack.client("sqs"), stack.queue_url).succeeded == []
+    chrome.get(f"{home}runs/{portal['held'].run_id}/undo")
+    chrome.find_element(By.ID, "confirm").click()
+    chrome.find_element(By.ID, "undo").click()
+    WebDriverWait(chrome, 15).until(lambda d: "?done=" in d.current_url)
+    drained = drain_queue(stack.client("sqs"), stack.queue_url)
+    assert len(drained.succeeded) == 1 and not drained.failed
+    undo = mine.last_run()
+    assert (undo.trigger, undo.mode, undo.status) == ("undo", "undo", "succeeded")
+    assert mine.export() != before_undo  # the deactivated students are back
+    chrome.get(f"{home}runs/{undo.run_id}")
+    assert chrome.find_element(By.ID, "undoes").text.startswith("run ")
+    shot(chrome, "portal-undone")
+
+    chrome.get(home)
     chrome.find_element(By.LINK_TEXT, "Readiness check").click()
     shot(chrome, "portal-readiness")
 
