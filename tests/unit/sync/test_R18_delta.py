@@ -145,6 +145,16 @@ def test_R18_delta_abandoned_mid_pull_is_recorded_failed_and_raised_for_a_retry(
     assert METER.writes(roster_tables(synced.settings)) == 0
     record = runs.get_run("d1", report.run_id, synced)
     assert record is not None and record.status == "failed" and record.mode == "delta"
+    # counted as DeltaAbandoned, not SyncFailed (the alarm that pages): SQS retries it
+    from aws_lambda_powertools import Metrics
+
+    from classlink_sync.sync.service import emit_run_metrics
+
+    metrics = Metrics(namespace="test")
+    emit_run_metrics(metrics, report)
+    counted = dict(metrics.metric_set)
+    metrics.clear_metrics()
+    assert "DeltaAbandoned" in counted and "SyncFailed" not in counted
 
 
 def test_R18_delta_starts_at_the_last_successful_start_less_the_overlap(synced) -> None:

@@ -758,7 +758,11 @@ def emit_run_metrics(metrics: Metrics, report: RunReport) -> None:
     """EMF metrics of one run, for the handler to flush (``log_metrics``); the alarms watch
     ``SyncFailed`` and ``SyncHeld``."""
     metrics.add_metric(name="SyncRuns", unit=MetricUnit.Count, value=1)
-    if report.status == FAILED:
+    if report.status == FAILED and report.mode == "delta" and (report.error or "").startswith("DeltaAbandoned"):
+        # R18: ClassLink's data changed during the pull: expected now and then, retried by SQS; a
+        # delta that keeps being abandoned ends in the DLQ, whose alarm is the one that pages.
+        metrics.add_metric(name="DeltaAbandoned", unit=MetricUnit.Count, value=1)
+    elif report.status == FAILED:
         metrics.add_metric(name="SyncFailed", unit=MetricUnit.Count, value=1)
     if report.status == HELD:
         metrics.add_metric(name="SyncHeld", unit=MetricUnit.Count, value=1)
