@@ -4,55 +4,19 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
-from collections.abc import Iterator
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from classlink_local.inprocess import IN_PROCESS_ENV
-from classlink_local.stack import reset_cached_settings
-from classlink_sync.cli import main
-from classlink_sync.store.context import Store
+sys.path.insert(0, str(Path(__file__).parent))
+from cli_support import Cli, onboarding
+
 from classlink_sync.store.districts import get_district
 
-ADD = [
-    "districts",
-    "add",
-    "r18",
-    "--tenant-id",
-    "1818",
-    "--oneroster-url",
-    "https://r18.invalid/ims/oneroster/v1p1",
-    "--client-id",
-    "k",
-    "--client-secret",
-    "s",
-    "--schools",
-    "all",
-    "--override-notice",
-    "--enable-from",
-    dt.date.today().isoformat(),
-]
-
-
-@pytest.fixture
-def store(monkeypatch: pytest.MonkeyPatch, aws_world: Any) -> Iterator[Store]:
-    """The real store on the session's in-process moto, empty for this test."""
-    for key, value in IN_PROCESS_ENV.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    reset_cached_settings()
-    with aws_world.active() as s:
-        yield s
-    reset_cached_settings()
-
-
-def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+ADD = onboarding("r18", "1818")
 
 
 def one_line_error(result: tuple[int, str, str], named: str) -> None:
@@ -61,13 +25,13 @@ def one_line_error(result: tuple[int, str, str], named: str) -> None:
     assert len(err.strip().splitlines()) == 1 and named in err, err
 
 
-def test_R18_districts_set_delta_cadence_shows_and_switches_off(store: Any, capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli(capsys, *ADD)[0] == 0
-    code, out, _ = cli(capsys, "districts", "set", "r18", "--delta-every", "60m", "--delta-hours", "07-18")
+def test_R18_districts_set_delta_cadence_shows_and_switches_off(store: Any, cli: Cli) -> None:
+    assert cli(*ADD)[0] == 0
+    code, out, _ = cli("districts", "set", "r18", "--delta-every", "60m", "--delta-hours", "07-18")
     assert code == 0 and "every 60 min, 07:00-18:00 (UTC)" in out
-    shown = json.loads(cli(capsys, "districts", "show", "r18")[1])
+    shown = json.loads(cli("districts", "show", "r18")[1])
     assert shown["delta"] == {"every_minutes": 60, "from_hour": 7, "until_hour": 18}
-    code, out, _ = cli(capsys, "districts", "set", "r18", "--delta-off")
+    code, out, _ = cli("districts", "set", "r18", "--delta-off")
     assert code == 0 and "off" in out and get_district("r18", store).delta is None
 
 
@@ -80,20 +44,18 @@ def test_R18_districts_set_delta_cadence_shows_and_switches_off(store: Any, caps
     ],
 )
 def test_R18_a_bad_cadence_is_one_line_and_nothing_is_written(
-    store: Any, capsys: pytest.CaptureFixture[str], argv: list[str], named: str
+    store: Any, cli: Cli, argv: list[str], named: str
 ) -> None:
-    assert cli(capsys, *ADD)[0] == 0
-    one_line_error(cli(capsys, "districts", "set", "r18", *argv), named)
+    assert cli(*ADD)[0] == 0
+    one_line_error(cli("districts", "set", "r18", *argv), named)
     assert get_district("r18", store).delta is None
 
 
-def test_R18_sync_delta_before_any_full_sync_is_refused_and_recorded(
-    store: Any, capsys: pytest.CaptureFixture[str]
-) -> None:
-    assert cli(capsys, *ADD)[0] == 0
-    code, out, _ = cli(capsys, "sync", "r18", "--delta", "--json")
+def test_R18_sync_delta_before_any_full_sync_is_refused_and_recorded(store: Any, cli: Cli) -> None:
+    assert cli(*ADD)[0] == 0
+    code, out, _ = cli("sync", "r18", "--delta", "--json")
     record = json.loads(out)
     assert code == 1 and record["status"] == "failed" and record["mode"] == "delta"
     assert "a delta sync is refused until a full sync has succeeded" in record["error"]
-    code, out, _ = cli(capsys, "runs", "r18")
+    code, out, _ = cli("runs", "r18")
     assert code == 0 and "\tfailed\tmanual\t" in out and "\tmode delta" in out  # the run record's mode

@@ -119,7 +119,22 @@ class EnrollmentState:
         )  # fmt: skip
 
 
-class StateRows(Sequence[Any]):
+class LazyStates(Sequence[Any]):
+    """Base of the read-only sequences of states built when read (``StateRows``; a kept plan's
+    ``store.plandoc.PartRows``): equal to any sequence holding equal states in the same order (a
+    plain list included), and unhashable, as a list is."""
+
+    __slots__ = ()
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Sequence) or isinstance(other, str | bytes):
+            return NotImplemented
+        return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+class StateRows(LazyStates):
     """A read-only sequence of states kept as compact rows, each state built when read (memory).
 
     ``make`` turns one row into its state; it must be deterministic and cheap. Equal to any sequence
@@ -148,13 +163,6 @@ class StateRows(Sequence[Any]):
 
     def __iter__(self) -> Iterator[Any]:
         return map(self._make, self._rows)
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Sequence) or isinstance(other, str | bytes):
-            return NotImplemented
-        return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
-
-    __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
         return f"StateRows({list(self)!r})"

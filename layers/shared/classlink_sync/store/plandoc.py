@@ -22,11 +22,11 @@ from __future__ import annotations
 
 import gzip
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, fields
 from typing import Any, overload
 
-from classlink_sync.rules.plan import EnrollmentState, Plan
+from classlink_sync.rules.plan import EnrollmentState, LazyStates, Plan
 from classlink_sync.settings import AppSettings
 from classlink_sync.store.reports import get_json, put_json, s3_client
 
@@ -115,7 +115,7 @@ class _PartReader:
         return EnrollmentState(**values)
 
 
-class PartRows(Sequence[EnrollmentState]):
+class PartRows(LazyStates):
     """One action's enrolments of a kept plan: read-only, length known, parts read on demand."""
 
     __slots__ = ("_len", "_parts", "_reader", "_starts")
@@ -163,13 +163,6 @@ class PartRows(Sequence[EnrollmentState]):
 
     def __iter__(self) -> Iterator[EnrollmentState]:
         return self._range(0, self._len)
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Sequence) or isinstance(other, str | bytes):
-            return NotImplemented
-        return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
-
-    __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
         return f"PartRows({len(self._parts)} parts, {self._len} rows)"
