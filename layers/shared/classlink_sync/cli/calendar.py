@@ -59,7 +59,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     resume.set_defaults(func=_resume)
 
     for command, kind in WINDOWS.items():
-        parser = subparsers.add_parser(command, help=f"R16: {WHAT[command]}")
+        parser = subparsers.add_parser(command, help=WHAT[command])
         parser.add_argument("district_id", type=district_id_arg, metavar="DISTRICT")
         actions = parser.add_subparsers(dest=f"{command}_command", required=True, metavar="ACTION")
         add = actions.add_parser("add", help=f"add {WHAT[command]}")
