@@ -360,3 +360,21 @@ def test_R17_a_killed_run_is_still_running_until_its_lease_expires_then_undone_a
     outcome = undo_run("d1", run.run_id, store)
     assert outcome.status == "succeeded" and outcome.target == run.run_id
     assert export_district("d1", store) == before
+
+
+def test_R17_later_runs_that_wrote_nothing_cost_no_journal_read(store, monkeypatch) -> None:
+    """The portal checks an undo within one page load: a month of later runs that changed nothing
+    (paused slots, no-change syncs) is judged from their run records, not by looking for journals."""
+    import classlink_sync.sync.undo as undo_module
+
+    onboard(store)
+    first = sync(store, titled(3, "French 1"))
+    for _ in range(3):
+        assert sync(store, titled(3, "French 1")).report.roster_writes == 0
+    for n in range(5):
+        runs.record_paused("d1", TODAY, f"slot {n}", store)
+    reads: list[str] = []
+    real = undo_module.read_journal
+    monkeypatch.setattr(undo_module, "read_journal", lambda d, r, s: reads.append(r) or real(d, r, s))
+    assert undo_module.check_undoable("d1", first.run_id, store).run_id == first.run_id
+    assert reads == [first.run_id]  # the target's own journal only

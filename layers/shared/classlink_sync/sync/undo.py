@@ -167,7 +167,7 @@ def blocking_runs(district_id: str, target: runs.RunRecord, journal: Journal, st
     for record in runs.list_runs_since(district_id, target.started, store):  # newest first, every later run
         if record.run_id == target.run_id or record.started < target.started:
             continue
-        if record.mode == MODE or record.undone_by:
+        if record.mode == MODE or record.undone_by or not _may_have_written(record):
             continue
         try:
             later = read_journal(district_id, record.run_id, store)
@@ -176,6 +176,20 @@ def blocking_runs(district_id: str, target: runs.RunRecord, journal: Journal, st
         if not keys.isdisjoint(later.keys()):
             blocking.append(record.run_id)
     return blocking
+
+
+# Statuses of runs that wrote no roster data (a held run approved later: its approving run wrote).
+_WROTE_NOTHING = frozenset({DRY_RUN, "held", "approved", "discarded", runs.PAUSED})
+
+
+def _may_have_written(record: runs.RunRecord) -> bool:
+    """Whether a later run may have changed roster records, from its record alone: most later runs
+    (a day of 15-minute deltas that found nothing new) did not, and their journals, which do not
+    exist, are not looked for (the portal asks this within one page load). A failed or killed run
+    may have written part of its plan whatever its count says."""
+    if record.status in _WROTE_NOTHING:
+        return False
+    return not (record.status == SUCCEEDED and record.roster_writes == 0)
 
 
 def check_undoable(district_id: str, run_id: str, store: Store | None = None) -> runs.RunRecord:
