@@ -180,3 +180,11 @@ def test_S7_the_portal_shows_runs_abandoned_after_the_sync_lease() -> None:
     from classlink_sync.sync.service import LEASE_SECONDS
 
     assert MAX_RUN_SECONDS == LEASE_SECONDS
+
+
+def test_S7_R18_the_history_says_which_runs_read_only_changes() -> None:
+    assert views.trigger_label("schedule", "succeeded") == "daily schedule"
+    assert views.trigger_label("schedule", "succeeded", "delta") == "changes since the last sync (R18)"
+    assert views.trigger_label("manual", "failed", "delta") == "changes only, started by staff (R18)"
+    assert views.trigger_label("undo", "succeeded", "undo") == "undo of a run (R17)"
+    assert views.trigger_label("manual", "dry_run") == "readiness check (dry run)"

@@ -352,7 +352,8 @@ def history_rows(records: Sequence[Any], now: dt.datetime, days: int) -> list[Hi
         if started is not None and started < cutoff:
             continue
         row = HistoryRow(
-            r.run_id, show_time(started), trigger_label(r.trigger, r.status), r.status, status_label(r.status),
+            r.run_id, show_time(started), trigger_label(r.trigger, r.status, getattr(r, "mode", "full")), r.status,
+            status_label(r.status),
             duration(r.started, r.ended), total_changes(r.counts or {}), int(r.issue_count or 0), r.roster_writes,
             getattr(r, "reason", None),
         )  # fmt: skip
@@ -360,9 +361,11 @@ def history_rows(records: Sequence[Any], now: dt.datetime, days: int) -> list[Hi
     return rows
 
 
-def trigger_label(trigger: str, status: str = "") -> str:
+def trigger_label(trigger: str, status: str = "", mode: str = "full") -> str:
     labels = {"schedule": "daily schedule", "manual": "started by staff", "approve": "approval of a held run",
               "undo": "undo of a run (R17)"}  # fmt: skip
+    if mode == "delta":  # R18: changes only, between the daily full syncs; removes nothing
+        return "changes since the last sync (R18)" if trigger == "schedule" else "changes only, started by staff (R18)"
     label = labels.get(trigger, trigger)
     return "readiness check (dry run)" if status == "dry_run" and trigger != "approve" else label
 
