@@ -12,7 +12,7 @@ SCAN     := $(SCANVENV)/.installed
 # sam build needs the functions' runtime (python3.12) on PATH; pyenv keeps it here on our machines.
 PY312_BIN ?= $(shell ls -d $$HOME/.pyenv/versions/3.12*/bin 2>/dev/null | tail -n 1)
 
-.PHONY: setup run test test-unit test-integration test-e2e lint scan typecheck bench lock sam-validate sam-build clean
+.PHONY: setup run test test-unit test-integration test-e2e screenshots lint scan typecheck bench lock sam-validate sam-build clean
 
 setup: $(STAMP)
 
@@ -47,6 +47,10 @@ test-unit: $(STAMP)
 
 test-integration: $(STAMP)
 	$(BIN)/python -m pytest -q tests/integration
+
+# The portal's screenshots in docs/screenshots, taken again by the browser test (needs chromium).
+screenshots: $(STAMP)
+	SCREENSHOTS_DIR=docs/screenshots $(BIN)/python -m pytest -q -p no:cacheprovider tests/e2e/test_portal_browser.py
 
 test-e2e: $(STAMP)
 	$(BIN)/python -m pytest -q tests/e2e
