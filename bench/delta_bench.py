@@ -39,7 +39,15 @@ from pathlib import Path
 from typing import Any
 
 from bench.measure import env_int, load
-from bench.sync_bench import DISTRICT, PAGE_SIZE, TENANT, _Child, _moto_child, _set_read_timeout, _traffic
+from bench.sync_bench import (
+    DISTRICT,
+    TENANT,
+    _Child,
+    _moto_child,
+    _set_read_timeout,
+    _traffic,
+    start_child_emulator,
+)
 
 # R18 names 100,000 users; on moto here a 40,000-user run (first sync, delta, full sync) takes about
 # 6 minutes, and 100,000 would take well over the ~10 minutes a `make bench` part may use, so the
@@ -51,23 +59,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def _emulator_child(conn: Any, users: int, seed: int) -> None:
     """The emulator in its own process; answers ("change", share, seed) and ("stop",)."""
-    from classlink_local.emulator.datagen import generate
-    from classlink_local.emulator.server import start_emulator
-
-    started = time.perf_counter()
-    dataset = generate(seed=seed, users=users)
-    dataset.warm()
-    handle = start_emulator(dataset, max_limit=PAGE_SIZE)
-    conn.send(
-        {
-            "base_url": handle.base_url,
-            "client_id": handle.client_id,
-            "client_secret": handle.client_secret,
-            "licensed": list(dataset.licensed_school_ids),
-            "counts": dataset.counts(),
-            "ready_s": time.perf_counter() - started,
-        }
-    )
+    dataset, handle = start_child_emulator(conn, users, seed)
     try:
         while (command := conn.recv())[0] == "change":
             _, share, change_seed = command

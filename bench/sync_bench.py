@@ -67,8 +67,9 @@ LAMBDA_MAX_MB = 10_240
 
 
 # -- child processes -----------------------------------------------------------------------------
-def _emulator_child(conn: Any, users: int, seed: int) -> None:
-    """The emulator in its own process; answers ("update", ids) and ("stop",) on the pipe."""
+def start_child_emulator(conn: Any, users: int, seed: int) -> tuple[Any, Any]:
+    """In an emulator child process: generate the district, serve it, and tell the parent where
+    (and how long that took). Returns the dataset and the server's handle."""
     from classlink_local.emulator.datagen import generate
     from classlink_local.emulator.server import start_emulator
 
@@ -86,6 +87,12 @@ def _emulator_child(conn: Any, users: int, seed: int) -> None:
             "ready_s": time.perf_counter() - started,
         }
     )
+    return dataset, handle
+
+
+def _emulator_child(conn: Any, users: int, seed: int) -> None:
+    """The emulator in its own process; answers ("update", ids) and ("stop",) on the pipe."""
+    dataset, handle = start_child_emulator(conn, users, seed)
     try:
         while True:
             command = conn.recv()

@@ -15,7 +15,6 @@ import pytest
 from classlink_sync.errors import DistrictBusy
 from classlink_sync.store import locks, runs
 from classlink_sync.store.accounts import export_district
-from classlink_sync.store.districts import add_district
 from classlink_sync.store.dynamo import METER, roster_tables
 from classlink_sync.store.journal import journal_exists, journal_key, read_journal
 from classlink_sync.store.view import DynamoRosterView
@@ -25,23 +24,7 @@ from classlink_sync.sync.undo import UndoRefused, blocking_runs, check_undoable,
 
 sys.path.insert(0, str(Path(__file__).parent))
 import roster
-
-TODAY = "2026-11-28"
-
-
-def onboard(store, district: str = "d1", tenant: str = "7") -> None:
-    add_district(
-        district,
-        tenant_id=tenant,
-        oneroster_url="https://example.invalid/ims/oneroster/v1p1",
-        client_id="k",
-        client_secret="s",
-        schools="all",
-        enable_from=dt.date(2026, 11, 28),
-        override_notice=True,
-        today=dt.date(2026, 11, 28),
-        store=store,
-    )
+from test_service import TODAY, onboard
 
 
 def sync(store, snapshot, district: str = "d1", **kw):

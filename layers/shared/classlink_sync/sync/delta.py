@@ -55,6 +55,7 @@ from classlink_sync.rules.district import DistrictSettings
 from classlink_sync.rules.holdings import HeldAccount, HeldClass, HeldEnrollment, HeldSchool, Holdings
 from classlink_sync.rules.plan import Plan
 from classlink_sync.rules.planner import plan as make_plan
+from classlink_sync.rules.planner.state import standin
 from classlink_sync.rules.subjects import DEFAULT_CATALOGUE, SubjectCatalogue
 
 if TYPE_CHECKING:
@@ -349,19 +350,7 @@ def _user(held: HeldAccount) -> UserRecord:
     """A linked account's stored state as its user record; a deactivated account that is not merely
     disabled (R3) was removed (R9) and stays so (``tobedeleted``)."""
     removed = not held.active and held.enabled
-    return UserRecord(
-        held.sourced_id or "",
-        TOBEDELETED if removed else ACTIVE,
-        held.username,
-        held.enabled,
-        held.given_name,
-        held.family_name,
-        held.role,
-        held.email,
-        None,
-        held.school_ids,
-        held.grades,
-    )
+    return standin(held, TOBEDELETED if removed else ACTIVE)
 
 
 def _enrollment(held: HeldEnrollment, class_school: dict[str, str | None]) -> EnrollmentRecord:

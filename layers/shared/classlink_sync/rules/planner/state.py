@@ -278,11 +278,12 @@ def user_school(st: PlanningState, org_ids: tuple[str, ...]) -> str | None:
     return None
 
 
-def standin(held: HeldAccount) -> UserRecord:
-    """R9: a kept user's last good state, as the record the later stages read (role, schools...)."""
+def standin(held: HeldAccount, status: str = ACTIVE) -> UserRecord:
+    """R9: a kept user's last good state, as the record the later stages read (role, schools...);
+    also an R18 delta's stand-in for a user it did not carry (``status`` tobedeleted if removed)."""
     return UserRecord(
         held.sourced_id or "",
-        ACTIVE,
+        status,
         held.username,
         held.enabled,
         held.given_name,
