@@ -60,6 +60,9 @@ class RunReport:
     deferred: list[dict[str, Any]] = field(default_factory=list)
     undoes: str | None = None  # R17: the run an undo run undoes
     reason: str | None = None  # R16: why a run is paused (its pause or blackout, and the slot)
+    # R10's base after the run: the active accounts, classes, enrollments held once its plan is
+    # applied (``Plan.totals_after``; what a targeted delta, R18, takes its guard's shares of).
+    held_totals: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -96,6 +99,7 @@ class RunReport:
             deferred=list(doc.get("deferred", [])),
             undoes=run.get("undoes"),
             reason=run.get("reason"),
+            held_totals=dict(doc.get("held_totals") or {}),
         )
 
     def issue_counts(self) -> dict[str, int]:

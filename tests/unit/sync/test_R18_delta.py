@@ -69,10 +69,30 @@ def test_R18_delta_with_no_changes_makes_zero_roster_writes(synced) -> None:
     assert METER.writes(roster_tables(synced.settings)) == 0
     assert outcome.report.roster_writes == 0
     counts = outcome.report.counts
-    assert counts["user"] == {"from_store": 11, "unchanged": 11}  # every held record planned unchanged
-    assert counts["enrollment"] == {"from_store": 11, "unchanged": 11}
+    # a targeted delta reads nothing of what it was not sent (the schools aside): no stand-ins
+    assert set(counts) == {"org"} and counts["org"] == {"from_store": 1, "unchanged": 1}
     record = runs.get_run("d1", outcome.run_id, synced)
     assert record is not None and record.mode == "delta" and outcome.report.mode == "delta"
+    doc = runs.load_report(record, synced)
+    assert doc["delta"]["reads"]["targeted"] is True
+    assert doc["store_reads"]["items"] == 1  # the school
+
+
+def test_R18_delta_without_a_full_sync_basis_reads_the_whole_district(synced, monkeypatch) -> None:
+    """A delta after a full sync whose report does not carry the district's totals (R10's base)
+    reads the whole district: every held record is planned unchanged, nothing written."""
+    from classlink_sync.sync import delta_reads
+
+    monkeypatch.setattr(delta_reads, "last_full_basis", lambda district_id, store: None)
+    METER.reset()
+    outcome = run_sync(request(mode="delta"), store=synced, fetch=fetching(changes()))
+    assert outcome.status == "succeeded"
+    assert METER.writes(roster_tables(synced.settings)) == 0
+    counts = outcome.report.counts
+    assert counts["user"] == {"from_store": 11, "unchanged": 11}  # every held record planned unchanged
+    assert counts["enrollment"] == {"from_store": 11, "unchanged": 11}
+    doc = runs.load_report(runs.get_run("d1", outcome.run_id, synced), synced)
+    assert doc["delta"]["reads"] == {"targeted": False, "why": "no successful full sync recorded the district's totals"}
 
 
 def test_R18_delta_picks_up_a_changed_name_and_a_new_enrolment_and_removes_nothing(synced) -> None:

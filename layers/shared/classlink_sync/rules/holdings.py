@@ -121,6 +121,16 @@ class Holdings:
     schools: list[HeldSchool] = field(default_factory=list)
     # Reservations of usernames in the snapshot that this district's accounts do not hold.
     reservations: dict[str, Reservation] = field(default_factory=dict)
+    # R18 targeted delta (``sync.delta_reads``): the items around the delta's records, read by key,
+    # not the whole district. The planner then keeps a held live student in scope (R3) and a held
+    # live class's teacher (R8) on the strength of the last full sync, which judged them on every
+    # enrolment (these holdings have only the delta's), and the guard (R10) compares with
+    # ``totals``: the district's active accounts, classes and enrolments at its last full sync.
+    partial: bool = False
+    totals: dict[str, int] = field(default_factory=dict)
+    # R18 targeted delta: sourcedIds of the delta's enrolments found held, live and unchanged (their
+    # digest): they plan ``unchanged`` without their user and class being read.
+    settled: frozenset[str] = frozenset()
 
 
 def gather(view: RosterView, district_id: str, snapshot: RosterSnapshot) -> Holdings:

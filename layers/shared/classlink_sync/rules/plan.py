@@ -207,6 +207,18 @@ class GuardResult:
     tripped: bool = False
     reasons: list[str] = field(default_factory=list)
     waived: bool = False  # staff approved this one run
+    # The active held items the shares were taken of (accounts, classes, enrollments): what a
+    # targeted delta (R18) compares with until the next full sync.
+    held: dict[str, int] = field(default_factory=dict)
+
+
+# R10's base after a plan (``Plan.totals_after``): the actions that make an item active, and the one that removes it.
+_GAINED = {
+    "accounts": ("create", "link", "reactivate"),
+    "classes": ("create", "restore"),
+    "enrollments": ("create", "restore"),
+}
+_REMOVAL_OF = {"accounts": "deactivate", "classes": "archive", "enrollments": "archive"}
 
 
 def _empty(actions: tuple[str, ...]) -> dict[str, list[Any]]:
@@ -249,6 +261,19 @@ class Plan:
         "enrollments": EnrollmentState,
         "schools": SchoolState,
     }
+
+    def totals_after(self) -> dict[str, int]:
+        """R10's base once this plan is applied: the active accounts, classes and enrollments it
+        was planned against (``guard.held``), plus what it creates, links, reactivates or restores,
+        less what it removes. What a targeted delta (R18) compares with until the next full sync."""
+        if not self.guard.held:
+            return {}
+        totals = {}
+        for name, gained in _GAINED.items():
+            actions = getattr(self, name)
+            change = sum(len(actions[a]) for a in gained) - len(actions[_REMOVAL_OF[name]])
+            totals[name] = max(0, self.guard.held.get(name, 0) + change)
+        return totals
 
     def roster_writes_planned(self) -> int:
         """How many items the plan changes (each costs at least one roster write)."""

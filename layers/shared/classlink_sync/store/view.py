@@ -51,7 +51,7 @@ from classlink_sync.rules.holdings import HeldAccount, HeldClass, HeldEnrollment
 from classlink_sync.rules.normalise import normalise
 from classlink_sync.store.context import Store, resolve
 from classlink_sync.store.dynamo import projection
-from classlink_sync.store.models import district_of, partitions
+from classlink_sync.store.models import SIGNIN_INDEX, district_of, enrollment_key, partition, partitions, signin_key
 
 T = TypeVar("T")
 _intern = sys.intern
@@ -340,6 +340,48 @@ class DynamoRosterView:
                 out[norm] = Reservation(norm, _intern(item["a"]["S"]), _intern(item["d"]["S"]))
         return out
 
+    # -- R18: targeted reads of a delta (sync/delta_reads.py) -----------------------------------
+    def accounts_by_id(self, district_id: str, account_ids: Iterable[str]) -> list[HeldAccount]:
+        """The district's accounts with these ids (BatchGetItem by key); absent ids are skipped."""
+        did = _intern(district_id)
+        keys = [{"pk": {"S": partition(did, "account", i)}, "sk": {"S": i}} for i in sorted(set(account_ids))]
+        items = self._batch_get(self.store.settings.accounts_table, keys, ACCOUNT_PROJECTION)
+        return [decode_account(item, did) for item in items]
+
+    def classes_by_id(self, district_id: str, class_ids: Iterable[str]) -> list[HeldClass]:
+        """The district's classes with these ids (BatchGetItem by key); absent ids are skipped."""
+        keys = [{"pk": {"S": partition(district_id, "class", i)}, "sk": {"S": i}} for i in sorted(set(class_ids))]
+        return [
+            decode_class(item) for item in self._batch_get(self.store.settings.classes_table, keys, CLASS_PROJECTION)
+        ]
+
+    def enrollments_by_key(self, district_id: str, pairs: Iterable[tuple[str, str]]) -> list[HeldEnrollment]:
+        """The district's enrolments of these (class id, account id) pairs (BatchGetItem by key)."""
+        keys = []
+        for class_id, account_id in sorted(set(pairs)):
+            key = enrollment_key(class_id, account_id)
+            keys.append({"pk": {"S": partition(district_id, "enrollment", key)}, "sk": {"S": key}})
+        items = self._batch_get(self.store.settings.enrollments_table, keys, ENROLLMENT_PROJECTION)
+        return [decode_enrollment(item) for item in items]
+
+    def account_ids_signed_in_as(self, district_id: str, tenant_id: str, sourced_ids: Iterable[str]) -> dict[str, str]:
+        """sourcedId -> account id of the district's accounts linked to these sourcedIds, through
+        the ``signin`` index (one Query each, in parallel; S2's lookup). Eventually consistent on
+        AWS, like every index: only for an account not found under its deterministic id."""
+        table = self.store.settings.accounts_table
+
+        def lookup(sid: str) -> tuple[str, str | None]:
+            pages = self.store.calls.query_pages(
+                table, signin_key(tenant_id, sid), index=SIGNIN_INDEX, key_name="sig", limit=5
+            )
+            items = next(pages, [])
+            self._count(len(items), 1)
+            mine = [i for i in items if district_of(i["pk"]["S"]) == district_id]
+            mine.sort(key=lambda i: not i.get("ac", _ABSENT).get("BOOL"))  # an active account first
+            return sid, (mine[0]["sk"]["S"] if mine else None)
+
+        return {sid: found for sid, found in self._map(lookup, sorted(set(sourced_ids))) if found is not None}
+
     # -- R5: orphan reservations --------------------------------------------------------------
     def orphan_reservations(self, district_id: str) -> list[Reservation]:
         """This district's reservations whose account does not exist, sorted by username.
@@ -471,6 +513,17 @@ class DynamoRosterView:
         for part in self._map(read_partition, pks):
             result.extend(part)
         return result
+
+    def _batch_get(self, table: str, keys: list[dict[str, Any]], attributes: tuple[str, ...]) -> list[dict[str, Any]]:
+        """Items by key, 100 keys a BatchGetItem, the batches in parallel."""
+
+        def fetch(batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
+            items = self.store.calls.batch_get(table, batch, attributes)
+            self._count(len(items), 1)
+            return items
+
+        batches = [keys[i : i + 100] for i in range(0, len(keys), 100)]
+        return [item for items in self._map(fetch, batches) for item in items]
 
     def _map(self, fn: Callable[[Any], T], args: list[Any]) -> list[T]:
         if len(args) <= 1 or self.threads <= 1:

@@ -587,6 +587,7 @@ def _finish_continued(
     report.counts = plan.counts
     report.issues = list(plan.issues) + [Issue(**i) for i in checkpoint.issues]
     report.recommended_for_removal = list(plan.recommended_for_removal)
+    report.held_totals = plan.totals_after()
     report.roster_writes = sum(checkpoint.written.values())
     extra = {**state.extra, "apply": apply_summary(state.totals), "continuation": {"invocations": hop + 1}}
     if report.status != FAILED:

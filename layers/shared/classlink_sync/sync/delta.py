@@ -62,6 +62,7 @@ if TYPE_CHECKING:
     from classlink_sync.report import RunReport
     from classlink_sync.store.context import Store
     from classlink_sync.store.districts import District
+    from classlink_sync.store.view import DynamoRosterView
     from classlink_sync.sync.messages import SyncRequest
 
 # R18: ClassLink's clock is not ours: a delta reads from this long before the last good start.
@@ -198,6 +199,34 @@ def _problems(snapshot: RosterSnapshot) -> list[str]:
     return found
 
 
+# ---- read what we hold ---------------------------------------------------------------------------
+
+
+def gather_holdings(
+    view: DynamoRosterView,
+    district: District,
+    snapshot: RosterSnapshot,
+    store: Store,
+    extra: dict[str, Any],
+    *,
+    today: str,
+) -> Holdings:
+    """R18: the held items around the delta's records, read by key (``sync.delta_reads``), or the
+    whole district when no full sync left the totals a targeted delta needs; the run record's
+    ``delta.reads`` says which."""
+    from classlink_sync.rules.holdings import gather
+    from classlink_sync.sync import delta_reads
+
+    basis = delta_reads.last_full_basis(district.district_id, store)
+    note = extra.setdefault("delta", {})
+    if basis is None:
+        note["reads"] = {"targeted": False, "why": "no successful full sync recorded the district's totals"}
+        return gather(view, district.district_id, snapshot)
+    holdings = delta_reads.gather_changes(view, district, snapshot, basis, today=today)
+    note["reads"] = {"targeted": True, "basis_run": basis.run_id, "settled_enrollments": len(holdings.settled)}
+    return holdings
+
+
 # ---- plan -------------------------------------------------------------------------------------
 
 
@@ -240,6 +269,9 @@ def plan_changes(
             counts["fetched"] = merged.fetched[entity]
         if merged.held.get(entity):
             counts["from_store"] = merged.held[entity]
+    if holdings.settled:  # planned unchanged without a read of their user and class
+        counts = plan.counts.setdefault("enrollment", {})
+        counts["unchanged"] = counts.get("unchanged", 0) + len(holdings.settled)
     for entry in merged.deferred:
         counts = plan.counts.setdefault(entry["entity"], {})
         counts["deferred"] = counts.get("deferred", 0) + 1
@@ -275,7 +307,7 @@ def merge(
     for klass in delta.classes.values():
         class_school[klass.sourced_id] = klass.school_id
     _defer_unjudgeable_classes(out, delta, holdings, settings, catalogue, deferred)
-    out.enrollments = _enrollments(delta, out, class_school, deferred)
+    out.enrollments = _enrollments(delta, out, class_school, deferred, holdings.settled)
     standins = (_enrollment(e, class_school) for e in holdings.enrollments if e.sourced_id)
     held["enrollment"] = _put(out.enrollments, standins, listed.get("enrollment"))
     _defer_students_without_classes(out, delta, linked, deferred)
@@ -429,12 +461,15 @@ def _enrollments(
     out: RosterSnapshot,
     class_school: dict[str, str | None],
     deferred: list[dict[str, Any]],
+    settled: frozenset[str] = frozenset(),
 ) -> dict[str, EnrollmentRecord]:
     """The delta's enrolments whose user and class are known (in the delta or held); the others
     wait for the full sync (R18 ``deferred``). An enrolment without a user or class reference is
     kept: the planner reports it (R4)."""
     kept: dict[str, EnrollmentRecord] = {}
     for sid in sorted(delta.enrollments):
+        if sid in settled:  # a targeted delta found it held and unchanged (sync.delta_reads)
+            continue
         enr = delta.enrollments[sid]
         missing = []
         if enr.user_id is not None and enr.user_id not in out.users:

@@ -387,7 +387,7 @@ def _sync(
     # The district-wide store reads do not depend on the fetch, so they run while it runs (issue
     # 10); not when the R2 reset below is to rewrite the district's items first.
     ahead: AbstractContextManager[None] = nullcontext()
-    if request.dry_run or district.reset_done:
+    if (request.dry_run or district.reset_done) and request.mode != "delta":  # R18: a delta reads by key
         ahead = view.read_ahead(district.district_id)
     started = time.perf_counter()
     with ahead:
@@ -413,7 +413,10 @@ def _sync(
         logger.info("R2 reset before the first sync", extra={"reset": extra["reset"]})
 
     started = time.perf_counter()
-    holdings = gather(view, district.district_id, snapshot)
+    if request.mode == "delta":  # R18: only the items around the delta's records, when it can
+        holdings = delta.gather_holdings(view, district, snapshot, store, extra, today=request.date)
+    else:
+        holdings = gather(view, district.district_id, snapshot)
     timings["read_store_s"] = round(time.perf_counter() - started, 3)
     extra["store_reads"] = view.stats.__dict__ if hasattr(view, "stats") else {}
 
@@ -445,6 +448,7 @@ def _sync(
     report.counts = plan.counts
     report.issues = list(plan.issues)
     report.recommended_for_removal = list(plan.recommended_for_removal)
+    report.held_totals = plan.totals_after()
     report.deferred = list(plan.deferred)
     if plan.guard.tripped and not plan.guard.waived:
         report.guard_reasons = list(plan.guard.reasons)
@@ -726,6 +730,7 @@ def finish_record(
         "incomplete_reasons": report.incomplete_reasons,
         "guard_reasons": report.guard_reasons,
         "recommended_for_removal": report.recommended_for_removal,
+        "held_totals": report.held_totals,  # R10's base; a targeted delta's too (R18)
         "deferred": report.deferred,  # R16/R18: removals not made, for the next normal full sync
     }
     runs.finish_run(

@@ -235,7 +235,20 @@ def students_in_scope(
                 add(enr.user_id)
     if st.enrollments.broken_sids or st.enrollments.broken_pairs:
         in_scope.update(_students_kept_by_enrolment(st, cands))
+    if st.holdings.partial:
+        in_scope.update(_students_held_live(st, cands))
     return in_scope
+
+
+def _students_held_live(st: PlanningState, cands: dict[str, UserRecord]) -> Iterator[str]:
+    """R3, R18 targeted delta: the holdings carry only the delta's enrolments, so a student we hold
+    live (not removed, R9) stays in scope on the strength of the last full sync, which judged it on
+    every enrolment; the next full sync judges it again (a delta never removes)."""
+    by_sid = st.accounts.by_sid
+    for user_sid in cands:
+        held = by_sid.get(user_sid)
+        if held is not None and (held.active or not held.enabled):
+            yield user_sid
 
 
 def _students_kept_by_enrolment(st: PlanningState, cands: dict[str, UserRecord]) -> Iterator[str]:

@@ -59,7 +59,7 @@ def plan_classes(st: PlanningState, schools: SchoolScope, groups: EnrollmentGrou
         if _removed(st, rec, schools, invalid):
             remove_class(st, held, absent=False)
             continue
-        subject, problem = _check_class(st, rec, schools, groups, invalid)
+        subject, problem = _check_class(st, rec, schools, groups, invalid, held)
         if problem is not None:
             info = _class_problem(st, sid, held, problem, rec.school_id)
             if info is not None:
@@ -103,7 +103,12 @@ def _removed(st: PlanningState, rec: ClassRecord, schools: SchoolScope, invalid:
 
 
 def _check_class(
-    st: PlanningState, rec: ClassRecord, schools: SchoolScope, groups: EnrollmentGroups, invalid: Problem | None
+    st: PlanningState,
+    rec: ClassRecord,
+    schools: SchoolScope,
+    groups: EnrollmentGroups,
+    invalid: Problem | None,
+    held: HeldClass | None,
 ) -> tuple[str | None, _Problem | None]:
     """R4 limits, school and title, R7 subject, R8 teacher: the class's subject, or why it is not
     synced."""
@@ -131,7 +136,7 @@ def _check_class(
             return None, ("R7", "title", messages.class_subjects_ambiguous(label, match.candidates, match.source))
         return None, ("R7", "title", messages.class_without_subject(label, st.catalogue.names, course_title))
     group = groups.teachers.get(sid, ())
-    if not any(_teacher_ok(st, enr, school) for enr in group):
+    if not any(_teacher_ok(st, enr, school) for enr in group) and not _teachers_unread(st, held):
         return None, ("R8", None, messages.class_without_teacher(label, _teacher_problems(st, group, school)))
     return match.subject, None
 
@@ -151,6 +156,12 @@ def _class_problem(
         return ClassInfo(CLASS_STALE, held.class_id, held.school_id or "")
     st.report.count("class", "skipped")  # a held class here is archived already: it stays so
     return None
+
+
+def _teachers_unread(st: PlanningState, held: HeldClass | None) -> bool:
+    """R8, R18 targeted delta: the holdings carry only the delta's enrolments, so a class we hold
+    live keeps the teacher the last full sync found (judged again by the next full sync)."""
+    return st.holdings.partial and held is not None and not held.archived
 
 
 def _teacher_ok(st: PlanningState, enr: EnrollmentRecord, school_id: str) -> bool:

@@ -19,6 +19,8 @@ def check_guard(st: PlanningState, *, waive: bool) -> GuardResult:
         "classes": sum(1 for c in st.holdings.classes if not c.archived),
         "enrollments": st.enrollments.held_active,
     }
+    if st.holdings.partial:  # R18 targeted delta: the district's totals, not the few items read
+        held_active = {name: max(n, st.holdings.totals.get(name, 0)) for name, n in held_active.items()}
     reasons = []
     for name, removal in _REMOVALS:
         actions = getattr(st.plan, name)
@@ -35,7 +37,9 @@ def check_guard(st: PlanningState, *, waive: bool) -> GuardResult:
         )
         if removals:
             reasons.append(messages.guard_after_pause(removals, st.hold_removals))
-    return GuardResult(tripped=bool(reasons) and not waive, reasons=reasons, waived=waive and bool(reasons))
+    return GuardResult(
+        tripped=bool(reasons) and not waive, reasons=reasons, waived=waive and bool(reasons), held=held_active
+    )
 
 
 _REMOVALS = (("accounts", "deactivate"), ("classes", "archive"), ("enrollments", "archive"))
