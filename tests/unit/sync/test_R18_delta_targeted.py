@@ -112,6 +112,18 @@ def test_R18_targeted_delta_finds_a_relinked_account_through_the_signin_index(st
     )
     assert [(a.sourced_id, a.account_id) for a in held.accounts] == [("s5-new", account_ids["s5-new"])]
 
+    # ClassLink gives the old sourcedId to a new student: its deterministic id is the relinked
+    # account's, which the targeted read keeps, so the new account gets another id (never s5-new's).
+    reused = roster.user("s5", "student", "ISD-s5-again")
+    enrolment = EnrollmentRecord("e-s5-again", "active", "s5", "c1", SCHOOL, "student", False, None, None)
+    outcome = run_sync(
+        request(mode="delta"), store=store, fetch=fetching(changes(users=[reused], enrollments=[enrolment]))
+    )
+    assert outcome.status == "succeeded", outcome.report.error
+    after = {a["sourcedId"]: a for a in export_district("d1", store)["accounts"]}
+    assert after["s5-new"]["account_id"] == account_ids["s5-new"] and after["s5-new"]["username"] == "ISD-s5"
+    assert after["s5"]["account_id"] != account_ids["s5-new"] and after["s5"]["username"] == "ISD-s5-again"
+
 
 def test_R18_targeted_delta_guard_takes_its_shares_of_the_district(store) -> None:
     """R10 on a targeted delta: the shares are of the district's totals at its last full sync, not

@@ -44,7 +44,7 @@ from classlink_sync.rules.limits import username_problem
 from classlink_sync.rules.normalise import normalise
 from classlink_sync.rules.planner import enrollment_digest
 from classlink_sync.rules.planner.state import new_id
-from classlink_sync.store.limits import MAX_PARTITION_KEY_BYTES
+from classlink_sync.store.limits import MAX_PARTITION_KEY_BYTES as MAX_KEY
 
 if TYPE_CHECKING:
     from classlink_sync.store.context import Store
@@ -128,6 +128,8 @@ def gather_changes(
     accounts.extend(_accounts(view, district, _keys(e.user_id for e in rest) - _sids(accounts)))
     classes.extend(_classes(view, did, _keys(e.class_id for e in rest) - {c.sourced_id for c in classes}))
 
+    accounts = list({a.account_id: a for a in accounts}.values())  # one read twice (relinked, R11)
+    classes = list({c.class_id: c for c in classes}.values())
     have = {a.account_id for a in accounts}
     accounts.extend(view.accounts_by_id(did, [i for i in basis.unlinked if i not in have]))
     have = {a.account_id for a in accounts}
@@ -175,9 +177,10 @@ def _settled(did: str, enr: EnrollmentRecord, found: dict[str, HeldEnrollment], 
 
 
 def _classes(view: DynamoRosterView, did: str, sids: set[str]) -> list[HeldClass]:
-    """The district's classes of these sourcedIds, under their deterministic ids."""
-    ids = {sid: new_id(did, "class", sid, set()) for sid in sids}
-    return [c for c in view.classes_by_id(did, ids.values()) if ids.get(c.sourced_id) == c.class_id]
+    """The held classes under the deterministic ids of these sourcedIds; one that holds such an id
+    for another sourcedId is kept too, so that the planner, which knows the id is taken, never
+    gives it to a new class (``new_id`` salts a taken id)."""
+    return view.classes_by_id(did, {new_id(did, "class", sid, set()) for sid in sids})
 
 
 def _sids(accounts: list[HeldAccount]) -> set[str]:
@@ -186,18 +189,16 @@ def _sids(accounts: list[HeldAccount]) -> set[str]:
 
 def _accounts(view: DynamoRosterView, district: District, sids: set[str]) -> list[HeldAccount]:
     """The district's accounts linked to these sourcedIds: by deterministic id, then the rest
-    through the sign-in index."""
+    through the sign-in index. An account found under one of those ids but linked to another
+    sourcedId (relinked, R11) is kept too: the id is taken, and the planner must know it before it
+    makes an account for a new user (``new_id`` salts a taken id)."""
     did = district.district_id
     ids = {sid: new_id(did, "account", sid, set()) for sid in sids}
-    found = [
-        a for a in view.accounts_by_id(did, ids.values()) if a.sourced_id and ids.get(a.sourced_id) == a.account_id
-    ]
-    missing = sids - {a.sourced_id for a in found if a.sourced_id}
+    found = view.accounts_by_id(did, ids.values())
+    missing = sids - {a.sourced_id for a in found if a.sourced_id and ids.get(a.sourced_id) == a.account_id}
     if missing:
         tenant = str(district.tenant_id)  # as the account items were written (settings.tenant_id)
-        fits = {
-            sid for sid in missing if len(f"{tenant}#{sid}".encode("utf-8", "surrogatepass")) <= MAX_PARTITION_KEY_BYTES
-        }
+        fits = {sid for sid in missing if len(f"{tenant}#{sid}".encode("utf-8", "surrogatepass")) <= MAX_KEY}
         elsewhere = view.account_ids_signed_in_as(did, tenant, fits)
         more = view.accounts_by_id(did, set(elsewhere.values()) - {a.account_id for a in found})
         found.extend(a for a in more if a.sourced_id in elsewhere)
