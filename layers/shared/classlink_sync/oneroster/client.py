@@ -450,10 +450,29 @@ class OneRosterClient:
         delta = modified_since(since)
         result = DeltaSnapshot(RosterSnapshot(), delta)
         snapshot = result.snapshot
-        with fewer_gc_passes():
-            for path, attribute in SNAPSHOT_COLLECTIONS:
-                collector = self._collect(path, delta, None)
+        # A delta's collections are a page or two each: up to ``concurrency`` are read side by side
+        # (the pool's connections still bound the requests in flight), so the pull costs about its
+        # slowest collections, not the sum of six. Once one is abandoned, no other starts.
+        abandoned = threading.Event()
+
+        def pull(path: str) -> _Collector | None:
+            if abandoned.is_set():
+                return None
+            collector = self._collect(path, delta, None)
+            try:
                 _check_steady(path, collector)  # R18: raises DeltaAbandoned
+            except DeltaAbandoned:
+                abandoned.set()
+                raise
+            return collector
+
+        workers = min(self.concurrency, len(SNAPSHOT_COLLECTIONS))
+        with fewer_gc_passes(), ThreadPoolExecutor(max_workers=workers, thread_name_prefix="oneroster-delta") as pool:
+            pulls = [pool.submit(pull, path) for path, _attribute in SNAPSHOT_COLLECTIONS]
+            collected = [p.result() for p in pulls]  # raises the first abandonment, in collection order
+            for (path, attribute), collector in zip(SNAPSHOT_COLLECTIONS, collected, strict=True):
+                if collector is None:  # not started: another collection was abandoned (raised above)
+                    continue
                 status = collector.status(self.trust_end_without_total)
                 if not status.complete:
                     result.problems.append(f"{path}: {status.reason}")
