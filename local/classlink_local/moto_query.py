@@ -45,7 +45,7 @@ LOG = logging.getLogger(__name__)
 # The moto release whose Table.query / Table.all_items / Table.items this adapter was checked against.
 MOTO_VERSION = "5.2.5"
 
-_scope = threading.local()  # .partition = (table, hash key): what the running Query may read
+_scope = threading.local()  # .partition = (table, "partition", hash key) or (table, "index", conditions)
 _lock = threading.Lock()
 _originals: dict[str, Callable[..., Any]] = {}
 
@@ -149,6 +149,34 @@ def partition_items(table: Any, hash_key: Any) -> list[Any]:
     return sorted(items, key=lambda x: (x.hash_key, x.range_key) if x.range_key else x.hash_key)
 
 
+def reads_index_matches(table: Any, index_name: str | None, hash_key_conditions: Any) -> bool:
+    """Whether moto's Query is of a global secondary index with equality conditions on its hash
+    key(s): moto then keeps only the items whose attributes equal them, out of the whole table."""
+    if index_name is None or not hash_key_conditions:
+        return False
+    gsi = next((index for index in table.global_indexes or [] if index.name == index_name), None)
+    return gsi is not None
+
+
+def index_items(table: Any, conditions: list[tuple[str, Any]]) -> list[Any]:
+    """The items of the table whose attributes equal every hash key condition (moto's own test,
+    ``not value or value != expected`` rejects), in the order ``Table.all_items()`` gives them."""
+    items: list[Any] = []
+    for held in list(table.items.values()):
+        for item in list(held.values()) if table.range_key_attr else [held]:
+            attrs = getattr(item, "attrs", None)
+            if attrs is None:
+                items.append(item)  # not an Item: moto's loop skips it, as before
+                continue
+            for name, expected in conditions:
+                value = attrs.get(name)
+                if not value or value != expected:
+                    break
+            else:
+                items.append(item)
+    return sorted(items, key=lambda x: (x.hash_key, x.range_key) if x.range_key else x.hash_key)
+
+
 def _partition_query(query: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(query)
     def partition_query(
@@ -176,10 +204,15 @@ def _partition_query(query: Callable[..., Any]) -> Callable[..., Any]:
             index_name,
             *args,
         )
-        if not reads_one_partition(self, hash_key, index_name, kwargs.get("hash_key_conditions")):
+        conditions = kwargs.get("hash_key_conditions")
+        if reads_one_partition(self, hash_key, index_name, conditions):
+            scope: tuple[Any, ...] = (self, "partition", hash_key)
+        elif reads_index_matches(self, index_name, conditions):
+            scope = (self, "index", list(conditions))
+        else:
             return query(*call, **kwargs)
         saved = getattr(_scope, "partition", None)
-        _scope.partition = (self, hash_key)
+        _scope.partition = scope
         try:
             return query(*call, **kwargs)
         finally:
@@ -191,9 +224,11 @@ def _partition_query(query: Callable[..., Any]) -> Callable[..., Any]:
 def _scoped_all_items(all_items: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(all_items)
     def scoped_all_items(self: Any) -> list[Any]:
-        partition = getattr(_scope, "partition", None)
-        if partition is not None and partition[0] is self:
-            return partition_items(self, partition[1])
+        scope = getattr(_scope, "partition", None)
+        if scope is not None and scope[0] is self:
+            if scope[1] == "index":
+                return index_items(self, scope[2])
+            return partition_items(self, scope[2])
         return list(all_items(self))
 
     return scoped_all_items

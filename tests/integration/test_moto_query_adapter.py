@@ -434,30 +434,40 @@ QUERIES: dict[str, dict[str, Any]] = {
 }
 
 PARTITION_QUERIES = {name for name, q in QUERIES.items() if q.get("IndexName") in (None, "by_start", "by_score")}
+GSI_QUERIES = {name for name, q in QUERIES.items() if q.get("IndexName") == "signin"}
 
 
 @pytest.mark.parametrize("name", list(QUERIES))
 def test_same_pages_as_moto(dynamo: Any, name: str, monkeypatch: pytest.MonkeyPatch) -> None:
     read: list[str] = []
-    real = moto_query.partition_items
+    real, real_index = moto_query.partition_items, moto_query.index_items
 
     def spy(table: Any, hash_key: Any) -> list[Any]:
         read.append(table.name)
         return real(table, hash_key)
 
+    def index_spy(table: Any, conditions: Any) -> list[Any]:
+        matched.append(table.name)
+        return real_index(table, conditions)
+
+    matched: list[str] = []
     monkeypatch.setattr(moto_query, "partition_items", spy)
+    monkeypatch.setattr(moto_query, "index_items", index_spy)
     expected, actual = _both(dynamo, QUERIES[name])
     assert actual == expected
     if name == "limit paging":
         assert len(expected) > 3
     if name.startswith("1 MB"):
         assert len(expected) >= 2  # moto's 1 MB page limit was exercised
-    # The adapter read the partition alone for base-table and LSI queries, never for a GSI; an
-    # error (unknown index, wrong key type) is moto's own and may come before any read.
+    # The adapter read the partition alone for base-table and LSI queries, and the items meeting
+    # the index key's equality for a GSI; an error (unknown index, wrong key type) is moto's own
+    # and may come before any read.
     if name in PARTITION_QUERIES and not isinstance(expected[-1], tuple):
-        assert read, f"{name}: the adapter was not used"
-    elif name not in PARTITION_QUERIES:
-        assert not read
+        assert read and not matched, f"{name}: the adapter was not used"
+    elif name in GSI_QUERIES:
+        assert matched and not read, f"{name}: the adapter did not match the index key"
+    else:
+        assert not read and not matched
 
 
 def test_every_partition_pages_the_same(dynamo: Any) -> None:
@@ -649,6 +659,81 @@ def test_property_random_queries(
         if filtered:
             request["FilterExpression"] = "v = :v"
             values[":v"] = {"N": "1"}
+        expected, actual = _both(dynamo, request)
+        assert actual == expected
+    finally:
+        dynamo.delete_table(TableName=name)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    items=st.lists(
+        st.tuples(
+            st.sampled_from(["a", "b", "c"]), _key, st.one_of(st.none(), st.sampled_from(["x", "y"])), st.integers(0, 9)
+        ),
+        max_size=40,
+    ),
+    g=st.sampled_from(["x", "y", "z"]),
+    ranged=st.booleans(),
+    op=_ops,
+    bound=st.integers(0, 9),
+    limit=st.one_of(st.none(), st.integers(1, 8)),
+    forward=st.booleans(),
+)
+def test_property_random_gsi_queries(
+    dynamo: Any,
+    items: list[tuple[str, Any, str | None, int]],
+    g: str,
+    ranged: bool,
+    op: str,
+    bound: int,
+    limit: int | None,
+    forward: bool,
+) -> None:
+    """A global secondary index (hash ``g``, sparse: an item without ``g`` is not in it; with or
+    without a range key ``w``) answers the same pages with the adapter as with moto alone."""
+    name = f"t-gsi-{next(_table_ids)}"
+    schema = [{"AttributeName": "g", "KeyType": "HASH"}]
+    if ranged:
+        schema.append({"AttributeName": "w", "KeyType": "RANGE"})
+    dynamo.create_table(
+        TableName=name,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "N"},
+            {"AttributeName": "g", "AttributeType": "S"},
+            *([{"AttributeName": "w", "AttributeType": "N"}] if ranged else []),
+        ],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        GlobalSecondaryIndexes=[{"IndexName": "by_g", "KeySchema": schema, "Projection": {"ProjectionType": "ALL"}}],
+    )
+    try:
+        seen: set[tuple[str, float]] = set()
+        rows = []
+        for p, k, gv, w in items:
+            if (p, float(k)) in seen:
+                continue
+            seen.add((p, float(k)))
+            row = {"pk": {"S": p}, "sk": {"N": str(k)}, "w": {"N": str(w)}}
+            if gv is not None:
+                row["g"] = {"S": gv}
+            rows.append(row)
+        _write(dynamo, name, rows)
+        values = {":g": {"S": g}}
+        condition = "g = :g"
+        if ranged and op not in ("none", "BETWEEN"):
+            condition += f" AND w {op} :w"
+            values[":w"] = {"N": str(bound)}
+        request: dict[str, Any] = {
+            "TableName": name,
+            "IndexName": "by_g",
+            "KeyConditionExpression": condition,
+            "ScanIndexForward": forward,
+            "ExpressionAttributeValues": values,
+        }
+        if limit:
+            request["Limit"] = limit
         expected, actual = _both(dynamo, request)
         assert actual == expected
     finally:
