@@ -117,11 +117,13 @@ def _moto_child(conn: Any, adapter: bool) -> None:
 
     from moto.server import ThreadedMotoServer
 
-    from classlink_local import moto_query
+    from classlink_local import moto_query, moto_write
     from classlink_local.stack import free_port
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     installed = moto_query.install() if adapter else False
+    if adapter:
+        moto_write.install()  # the write path without moto's avoidable per-item costs (same answers)
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
@@ -358,10 +360,11 @@ def _bench(
     kwargs = {"endpoint_url": endpoint} if endpoint else {}
     with local_stack(**kwargs) as stack:
         if not endpoint:  # moto in this process: start_local_stack installed the adapter
-            from classlink_local import moto_query
+            from classlink_local import moto_query, moto_write
 
             if not info["moto_adapter"]:
                 moto_query.uninstall()
+                moto_write.uninstall()
             info["moto_adapter"] = moto_query.installed()
         adapter = "partition Query adapter" if info["moto_adapter"] else "moto's own whole-table Query"
         print(f"  local stack: moto at {stack.endpoint_url} ({adapter}), tables created", flush=True)

@@ -208,7 +208,7 @@ def _partition_query(query: Callable[..., Any]) -> Callable[..., Any]:
         if reads_one_partition(self, hash_key, index_name, conditions):
             scope: tuple[Any, ...] = (self, "partition", hash_key)
         elif reads_index_matches(self, index_name, conditions):
-            scope = (self, "index", list(conditions))
+            scope = (self, "index", list(conditions or []))
         else:
             return query(*call, **kwargs)
         saved = getattr(_scope, "partition", None)

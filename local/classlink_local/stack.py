@@ -116,9 +116,11 @@ def start_local_stack(*, endpoint_url: str | None = None, prefix: str = LOCAL_PR
         from moto.server import ThreadedMotoServer
 
         from classlink_local.moto_query import install as install_partition_query
+        from classlink_local.moto_write import install as install_write_path
 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one access line per AWS call otherwise
         install_partition_query()  # a Query reads its partition, not the whole table (docs/store.md)
+        install_write_path()  # writes without moto's avoidable per-item costs (same answers)
         port = free_port()
         server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
         server.start()
