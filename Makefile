@@ -36,11 +36,12 @@ run: $(STAMP)
 	$(BIN)/classlink-sync demo
 
 # The suite runs on every core (pytest-xdist; each worker sets up its own local stack once).
-# TEST_WORKERS=0 runs it in one process.
+# TEST_WORKERS=0 runs it in one process. Modules go to the workers whole, longest first, in the
+# order tests/conftest.py gives them (MODULE_SECONDS), not xdist's order by number of tests.
 TEST_WORKERS ?= auto
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadscope tests
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder tests
 
 test-unit: $(STAMP)
 	$(BIN)/python -m pytest -q tests/unit

@@ -159,7 +159,12 @@ def test_no_credentials_is_one_line_naming_them(capsys, monkeypatch) -> None:
 
 
 def test_a_dead_endpoint_names_AWS_ENDPOINT_URL(capsys, monkeypatch) -> None:
+    from botocore.retries.standard import ExponentialBackoff
+
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # nothing listens on the discard port
+    # botocore still makes every attempt (DYNAMODB_MAX_ATTEMPTS), without its backoff sleeps between
+    # them (random, 3 to 9 s in all): what is tested is the line the last failure gives.
+    monkeypatch.setattr(ExponentialBackoff, "delay_amount", lambda self, context: 0)
     code, out, err = cli(capsys, "districts", "list")
     line = one_line(err)
     assert code == 2 and out == ""
