@@ -191,9 +191,7 @@ def aws_world() -> AwsWorld:
 # keeps the two workers within a few seconds of each other. Only the order depends on this table:
 # a module missing from it, or with a wrong figure, runs all the same (``_estimated_seconds``).
 MODULE_SECONDS = {
-    "tests/integration/test_moto_write_adapter.py": 40,
     "tests/e2e/test_fault_soak.py": 34,
-    "tests/unit/sync/test_R18_delta_targeted.py": 25,
     "tests/e2e/test_resilience.py": 25,
     "tests/unit/sync/test_R17_undo.py": 18,
     "tests/e2e/test_R17_undo.py": 18,
@@ -202,10 +200,12 @@ MODULE_SECONDS = {
     "tests/e2e/test_mass_change_guard.py": 14,
     "tests/unit/sync/test_R17_undo_property.py": 13,
     "tests/e2e/test_local_commands_together.py": 12,
+    "tests/integration/test_moto_write_adapter.py": 10,
     "tests/e2e/test_once_only.py": 10,
     "tests/e2e/test_sync_lifecycle.py": 10,
     "tests/unit/sync/test_R20_continuation.py": 9,
     "tests/e2e/test_districts_apart.py": 9,
+    "tests/unit/sync/test_R18_delta_targeted.py": 8,
     "tests/e2e/test_make_run.py": 7,
     "tests/unit/sync/test_R16_pause.py": 7,
     "tests/unit/sync/test_R19_emails.py": 7,

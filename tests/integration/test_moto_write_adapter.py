@@ -140,10 +140,19 @@ def _fresh_tables(endpoint: str) -> None:
     )
 
 
+_HTTP: list[httpx.Client] = []  # one client for the module: httpx.post builds one (and an SSL context) per call
+
+
+def _client() -> httpx.Client:
+    if not _HTTP:
+        _HTTP.append(httpx.Client(timeout=120))
+    return _HTTP[0]
+
+
 def _send(endpoint: str, operation: str, body: Any) -> tuple[int, bytes, list[tuple[str, str]]]:
     """One raw DynamoDB request (JSON 1.0, as the SDK sends it); the answer as it came."""
     raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-    response = httpx.post(
+    response = _client().post(
         endpoint,
         content=raw,
         headers={
@@ -155,7 +164,6 @@ def _send(endpoint: str, operation: str, body: Any) -> tuple[int, bytes, list[tu
             ),
             "X-Amz-Date": "20260302T000000Z",
         },
-        timeout=120,
     )
     headers = sorted((k.lower(), v) for k, v in response.headers.items() if k.lower() not in HEADERS_IGNORED)
     return response.status_code, response.content, headers
