@@ -41,11 +41,11 @@ from typing import Any
 from bench.measure import env_int, load
 from bench.sync_bench import (
     DISTRICT,
-    TENANT,
     _Child,
     _moto_child,
     _set_read_timeout,
     _traffic,
+    onboard_emulated,
     start_child_emulator,
 )
 
@@ -136,23 +136,12 @@ def _bench(
     info: dict[str, Any], emulator: _Child, endpoint: str, users: int, share: float, seed: int
 ) -> dict[str, Any]:
     from classlink_local.stack import local_stack
-    from classlink_sync.store import districts as district_store
 
     counts = ", ".join(f"{k} {v:,}" for k, v in info["counts"].items() if v)
     print(f"  emulator (separate process) ready in {info['ready_s']:.1f} s: {counts}", flush=True)
     with local_stack(endpoint_url=endpoint):
         today = dt.date(2026, 3, 2)
-        district_store.add_district(
-            DISTRICT,
-            tenant_id=TENANT,
-            oneroster_url=info["base_url"],
-            client_id=info["client_id"],
-            client_secret=info["client_secret"],
-            schools=info["licensed"],
-            enable_from=today,
-            override_notice=True,
-            today=today,
-        )
+        onboard_emulated(info, today)
         first, first_wall, _ = _run_sync(today.isoformat(), "full")
         print(f"  (a) first full sync: {first.report.roster_writes:,} roster writes in {first_wall:.1f} s", flush=True)
         emulator.conn.send(("change", share, seed))

@@ -67,6 +67,23 @@ LAMBDA_MAX_MB = 10_240
 
 
 # -- child processes -----------------------------------------------------------------------------
+def onboard_emulated(info: dict[str, Any], today: dt.date) -> None:
+    """Onboard the bench district on the child emulator ``info`` describes, every licensed school."""
+    from classlink_sync.store import districts as district_store
+
+    district_store.add_district(
+        DISTRICT,
+        tenant_id=TENANT,
+        oneroster_url=info["base_url"],
+        client_id=info["client_id"],
+        client_secret=info["client_secret"],
+        schools=info["licensed"],
+        enable_from=today,
+        override_notice=True,
+        today=today,
+    )
+
+
 def start_child_emulator(conn: Any, users: int, seed: int) -> tuple[Any, Any]:
     """In an emulator child process: generate the district, serve it, and tell the parent where
     (and how long that took). Returns the dataset and the server's handle."""
@@ -369,17 +386,7 @@ def _bench(
         adapter = "partition Query adapter" if info["moto_adapter"] else "moto's own whole-table Query"
         print(f"  local stack: moto at {stack.endpoint_url} ({adapter}), tables created", flush=True)
         today = dt.date(2026, 3, 2)
-        district_store.add_district(
-            DISTRICT,
-            tenant_id=TENANT,
-            oneroster_url=info["base_url"],
-            client_id=info["client_id"],
-            client_secret=info["client_secret"],
-            schools=info["licensed"],
-            enable_from=today,
-            override_notice=True,
-            today=today,
-        )
+        onboard_emulated(info, today)
         settings = get_settings()
         roster = roster_tables(settings)
         print(f"  onboarded {DISTRICT} with {len(info['licensed'])} licensed schools", flush=True)

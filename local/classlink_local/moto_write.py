@@ -61,6 +61,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from classlink_local.moto_query import moto_version
+
 LOG = logging.getLogger(__name__)
 
 # The moto release whose Item, LimitedSizeDict, JSON parser, condition lexer, server dispatch and
@@ -70,12 +72,6 @@ MOTO_VERSION = "5.2.5"
 _lock = threading.Lock()
 _originals: dict[str, Any] = {}
 _MISSING = object()
-
-
-def moto_version() -> str:
-    import moto
-
-    return str(getattr(moto, "__version__", "unknown"))
 
 
 def installed() -> bool:

@@ -145,7 +145,16 @@ def gather(view: RosterView, district_id: str, snapshot: RosterSnapshot) -> Hold
         enrollments=list(view.held_enrollments(district_id)),
         schools=list(view.held_schools(district_id)),
     )
-    own = {a.username_norm for a in holdings.accounts}
+    wanted = usernames_to_look_up(snapshot, {a.username_norm for a in holdings.accounts})
+    if wanted:
+        holdings.reservations = dict(view.reservations(wanted))
+    return holdings
+
+
+def usernames_to_look_up(snapshot: RosterSnapshot, own: set[str]) -> set[str]:
+    """The normalised usernames of the snapshot's users whose reservation (R5) is to be read: not
+    those the accounts read already hold (``own``), nor one beyond the platform's limits (R4: the
+    planner skips its user, and a 10 KB key, or one DynamoDB cannot encode, would fail the batch)."""
     wanted = set()
     for user in snapshot.users.values():
         username = user.username
@@ -154,6 +163,4 @@ def gather(view: RosterView, district_id: str, snapshot: RosterSnapshot) -> Hold
         norm = normalise(username)
         if norm is not None and norm not in own:
             wanted.add(norm)
-    if wanted:
-        holdings.reservations = dict(view.reservations(wanted))
-    return holdings
+    return wanted

@@ -407,6 +407,18 @@ def list_runs(district_id: str, store: Store | None = None, *, limit: int = 50) 
     return [replace(r, progress=progress.get(r.run_id)) for r in records]
 
 
+def last_run(
+    district_id: str, matching: Callable[[RunRecord], bool], store: Store | None = None, *, within: int = 100
+) -> RunRecord | None:
+    """The district's newest run that ``matching`` accepts among its last ``within``, or None. The
+    last ten are read first (the one sought nearly always is among them), then the rest."""
+    first = list_runs(district_id, store, limit=min(10, within))
+    found = next((run for run in first if matching(run)), None)
+    if found is not None or len(first) < 10 or within <= 10:
+        return found
+    return next((run for run in list_runs(district_id, store, limit=within)[len(first) :] if matching(run)), None)
+
+
 def list_runs_since(district_id: str, started: str, store: Store | None = None) -> list[RunRecord]:
     """Every run of the district that started at or after ``started`` (ISO), newest first: all pages
     of the ``by_start`` index, however many (R17: an undo checks every later run, and a district

@@ -51,7 +51,7 @@ from classlink_sync.rules.holdings import HeldAccount, HeldClass, HeldEnrollment
 from classlink_sync.rules.normalise import normalise
 from classlink_sync.store.context import Store, resolve
 from classlink_sync.store.dynamo import projection
-from classlink_sync.store.models import SIGNIN_INDEX, district_of, enrollment_key, partition, partitions, signin_key
+from classlink_sync.store.models import district_of, enrollment_key, partition, partitions
 
 T = TypeVar("T")
 _intern = sys.intern
@@ -365,20 +365,16 @@ class DynamoRosterView:
         return [decode_enrollment(item) for item in items]
 
     def account_ids_signed_in_as(self, district_id: str, tenant_id: str, sourced_ids: Iterable[str]) -> dict[str, str]:
-        """sourcedId -> account id of the district's accounts linked to these sourcedIds, through
-        the ``signin`` index (one Query each, in parallel; S2's lookup). Eventually consistent on
-        AWS, like every index: only for an account not found under its deterministic id."""
-        table = self.store.settings.accounts_table
+        """sourcedId -> account id of the district's accounts linked to these sourcedIds: S2's
+        lookup (``store.accounts.find_signin_account``, one Query of the ``signin`` index each),
+        in parallel. Eventually consistent on AWS, like every index: only for an account not found
+        under its deterministic id."""
+        from classlink_sync.store.accounts import find_signin_account  # it reads items with this module's helpers
 
         def lookup(sid: str) -> tuple[str, str | None]:
-            pages = self.store.calls.query_pages(
-                table, signin_key(tenant_id, sid), index=SIGNIN_INDEX, key_name="sig", limit=5
-            )
-            items = next(pages, [])
-            self._count(len(items), 1)
-            mine = [i for i in items if district_of(i["pk"]["S"]) == district_id]
-            mine.sort(key=lambda i: not i.get("ac", _ABSENT).get("BOOL"))  # an active account first
-            return sid, (mine[0]["sk"]["S"] if mine else None)
+            found = find_signin_account(tenant_id, sid, self.store)
+            self._count(0 if found is None else 1, 1)
+            return sid, (found.account_id if found is not None and found.district_id == district_id else None)
 
         return {sid: found for sid, found in self._map(lookup, sorted(set(sourced_ids))) if found is not None}
 

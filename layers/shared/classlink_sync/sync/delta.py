@@ -96,12 +96,16 @@ def last_success(district_id: str, store: Store) -> tuple[dt.datetime, str] | No
     from classlink_sync.report import SUCCEEDED
     from classlink_sync.store import runs
 
-    for limit in (10, RUNS_SEARCHED):  # the last success is nearly always among the last few runs
-        for run in runs.list_runs(district_id, store, limit=limit):
-            if run.status == SUCCEEDED and run.started and run.mode in ("full", "delta"):
-                started = dt.datetime.fromisoformat(run.started.replace("Z", "+00:00"))
-                return (started if started.tzinfo else started.replace(tzinfo=dt.UTC)), run.run_id
-    return None
+    run = runs.last_run(
+        district_id,
+        lambda r: r.status == SUCCEEDED and bool(r.started) and r.mode in ("full", "delta"),
+        store,
+        within=RUNS_SEARCHED,
+    )
+    if run is None:
+        return None
+    started = dt.datetime.fromisoformat(run.started.replace("Z", "+00:00"))
+    return (started if started.tzinfo else started.replace(tzinfo=dt.UTC)), run.run_id
 
 
 def delta_since(district_id: str, store: Store, *, overlap: dt.timedelta = OVERLAP) -> dt.datetime:

@@ -39,9 +39,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from classlink_sync.oneroster.records import ACTIVE, EnrollmentRecord, RosterSnapshot
-from classlink_sync.rules.holdings import HeldAccount, HeldClass, HeldEnrollment, Holdings
-from classlink_sync.rules.limits import username_problem
-from classlink_sync.rules.normalise import normalise
+from classlink_sync.rules.holdings import HeldAccount, HeldClass, HeldEnrollment, Holdings, usernames_to_look_up
 from classlink_sync.rules.planner import enrollment_digest
 from classlink_sync.rules.planner.state import new_id
 from classlink_sync.store.limits import MAX_PARTITION_KEY_BYTES as MAX_KEY
@@ -73,19 +71,15 @@ def last_full_basis(district_id: str, store: Store) -> Basis | None:
     from classlink_sync.report import SUCCEEDED
     from classlink_sync.store import runs
 
-    for limit in (10, RUNS_SEARCHED):  # nearly always among the last few runs
-        for run in runs.list_runs(district_id, store, limit=limit):
-            if run.status != SUCCEEDED or run.mode != "full":
-                continue
-            try:
-                doc = runs.load_report(run, store)
-            except Exception as exc:  # a missing or unreadable report: read the whole district
-                logger.warning(
-                    "R18: the last full sync's report is unreadable", extra={"run": run.run_id, "error": str(exc)}
-                )
-                return None
-            return _basis(run.run_id, doc)
-    return None
+    run = runs.last_run(district_id, lambda r: r.status == SUCCEEDED and r.mode == "full", store, within=RUNS_SEARCHED)
+    if run is None:
+        return None
+    try:
+        doc = runs.load_report(run, store)
+    except Exception as exc:  # a missing or unreadable report: read the whole district
+        logger.warning("R18: the last full sync's report is unreadable", extra={"run": run.run_id, "error": str(exc)})
+        return None
+    return _basis(run.run_id, doc)
 
 
 def _basis(run_id: str, doc: Any) -> Basis | None:
@@ -133,7 +127,7 @@ def gather_changes(
     have = {a.account_id for a in accounts}
     accounts.extend(view.accounts_by_id(did, [i for i in basis.unlinked if i not in have]))
     have = {a.account_id for a in accounts}
-    reservations = view.reservations(_usernames(delta, {a.username_norm for a in accounts}))
+    reservations = view.reservations(usernames_to_look_up(delta, {a.username_norm for a in accounts}))
     ours = [r.account_id for r in reservations.values() if r.district_id == did and r.account_id not in have]
     accounts.extend(view.accounts_by_id(did, ours))  # R5/R6: the district's account holding a username
     holdings.accounts = accounts
@@ -208,17 +202,3 @@ def _accounts(view: DynamoRosterView, district: District, sids: set[str]) -> lis
 def _keys(sids: Iterable[str | None]) -> set[str]:
     """The sourcedIds to look up (an empty one names nothing; the planner reports it, R4)."""
     return {sid for sid in sids if sid}
-
-
-def _usernames(delta: RosterSnapshot, own: set[str]) -> set[str]:
-    """The normalised usernames of the delta's users that the accounts read do not hold (as
-    ``rules.holdings.gather``: a username beyond the limits is not looked up)."""
-    wanted = set()
-    for user in delta.users.values():
-        username = user.username
-        if username is None or username_problem(username) is not None:
-            continue
-        norm = normalise(username)
-        if norm is not None and norm not in own:
-            wanted.add(norm)
-    return wanted
